@@ -1,0 +1,41 @@
+# Two commands for everything:  `make lab`  (learn)  and  `make test`  (check).
+# Both create .venv when it is missing and install the course into it first.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+NBVAL  := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
+
+.PHONY: install lab test test-fast notebooks clean-notebooks clean
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip setuptools wheel
+	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install --no-deps --no-build-isolation -e .
+	@$(PY) -c "import torch; print('torch', torch.__version__, '| CUDA available:', torch.cuda.is_available())"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lab: install
+	$(VENV)/bin/jupyter lab --notebook-dir=chapters
+
+# Every unit test, then every notebook executed top to bottom by nbval.
+test: install
+	$(PY) -m pytest $(NBVAL) tests chapters
+
+# Unit tests only (no notebooks): the quick loop while writing library code.
+test-fast: install
+	$(PY) -m pytest tests
+
+notebooks: install
+	$(PY) -m pytest $(NBVAL) chapters
+
+# Strip outputs and execution counts before committing a notebook you ran.
+clean-notebooks: install
+	$(PY) -m bigmodel_lib.notebook_tools strip chapters
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,20 @@
+"""NumPy reference models: forward and backward written out, to be read beside ``nn_torch``."""
+
+from bigmodel_lib.nn_numpy.activations import GELU, ReLU, Sigmoid, Softmax, Tanh
+from bigmodel_lib.nn_numpy.container import Sequential
+from bigmodel_lib.nn_numpy.dropout import Dropout
+from bigmodel_lib.nn_numpy.embedding import Embedding
+from bigmodel_lib.nn_numpy.functional import log_softmax, softmax, softmax_backward
+from bigmodel_lib.nn_numpy.linear import Linear
+from bigmodel_lib.nn_numpy.losses import CrossEntropyLoss, MSELoss
+from bigmodel_lib.nn_numpy.mlp import MLP
+from bigmodel_lib.nn_numpy.module import Module, Parameter
+from bigmodel_lib.nn_numpy.normalization import LayerNorm
+from bigmodel_lib.nn_numpy.optim import SGD, Adam, AdamW, Optimizer
+from bigmodel_lib.nn_numpy.regularization import L1Penalty, L2Penalty
+
+__all__ = [
+    "GELU", "MLP", "SGD", "Adam", "AdamW", "CrossEntropyLoss", "Dropout", "Embedding", "L1Penalty",
+    "L2Penalty", "LayerNorm", "Linear", "MSELoss", "Module", "Optimizer", "Parameter", "ReLU",
+    "Sequential", "Sigmoid", "Softmax", "Tanh", "log_softmax", "softmax", "softmax_backward",
+]

@@ -1,0 +1,38 @@
+"""The multi-layer perceptron of the seed on training, in PyTorch (same keys as ``nn_numpy.MLP``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from bigmodel_lib.nn_numpy.mlp import mlp_layers
+from bigmodel_lib.nn_torch.activations import GELU, ReLU, Tanh
+from bigmodel_lib.nn_torch.container import Sequential
+from bigmodel_lib.nn_torch.dropout import Dropout
+from bigmodel_lib.nn_torch.linear import Linear
+from bigmodel_lib.nn_torch.module import Module
+
+ACTIVATIONS = {"relu": ReLU, "gelu": GELU, "tanh": Tanh}
+
+
+class MLP(Module):
+    """``Linear -> act -> ... -> Linear``; ``sizes=(1000, 500, 100, 1)`` is the seed's model."""
+
+    def __init__(
+        self,
+        sizes: Sequence[int] = (1000, 500, 100, 1),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.sizes = tuple(sizes)
+        self.layers = Sequential(
+            *mlp_layers(sizes, activation, dropout, Linear, ACTIVATIONS, Dropout, device=device, dtype=dtype)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
