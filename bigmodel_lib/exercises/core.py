@@ -1,0 +1,93 @@
+"""Self-checking exercises: the learner computes an answer, the library says whether it is right.
+
+Each chapter module (``ch02``, ``ch03``, ...) defines :class:`Exercise` objects. In a notebook::
+
+    from bigmodel_lib.exercises import ch02
+    ch02.parameter_count.check(my_answer)   # prints a verdict, never raises on a wrong answer
+    ch02.parameter_count.hint()              # one more hint each call
+    ch02.parameter_count.solution()          # the reference answer, when you are stuck
+
+``check`` returns True/False so the tests can assert that the reference solution passes and that
+typical wrong answers fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Verdict = tuple[bool, str]
+
+
+@dataclass
+class Exercise:
+    """One exercise: a prompt, a checker returning ``(ok, feedback)``, graded hints and a solution.
+
+    ``reference`` is a zero-argument callable returning a correct answer (used by ``solution()``
+    and by the tests).
+    """
+
+    key: str
+    prompt: str
+    checker: Callable[[Any], Verdict]
+    hints: Sequence[str]
+    reference: Callable[[], Any]
+    solution_text: str = ""
+    _hints_shown: int = field(default=0, repr=False)
+
+    def check(self, answer: Any) -> bool:
+        if answer is None or answer is Ellipsis:
+            print(f"[{self.key}] not answered yet -- replace the placeholder, then run the cell again.")
+            return False
+        try:
+            ok, feedback = self.checker(answer)
+        except Exception as error:  # a learner's answer of the wrong type should teach, not crash
+            ok, feedback = False, f"could not check this answer: {type(error).__name__}: {error}"
+        print(f"[{self.key}] {'correct' if ok else 'not yet'}: {feedback}")
+        if not ok and self._hints_shown == 0:
+            print("    call .hint() for a hint")
+        return ok
+
+    def hint(self) -> None:
+        if not self.hints:
+            print(f"[{self.key}] no hints for this one")
+            return
+        index = min(self._hints_shown, len(self.hints) - 1)
+        print(f"[{self.key}] hint {index + 1}/{len(self.hints)}: {self.hints[index]}")
+        self._hints_shown += 1
+
+    def solution(self) -> Any:
+        if self.solution_text:
+            print(self.solution_text)
+        return self.reference()
+
+
+def close_to(expected: Any, rtol: float = 1e-6, atol: float = 1e-9, what: str = "value") -> Callable[[Any], Verdict]:
+    """A checker for numbers or arrays: shape first, then values within tolerance."""
+
+    def checker(answer: Any) -> Verdict:
+        target = np.asarray(expected() if callable(expected) else expected, dtype=np.float64)
+        got = np.asarray(answer.detach().cpu().numpy() if hasattr(answer, "detach") else answer, dtype=np.float64)
+        if got.shape != target.shape:
+            return False, f"the {what} should have shape {target.shape}, got {got.shape}"
+        if np.allclose(got, target, rtol=rtol, atol=atol):
+            return True, f"the {what} matches"
+        worst = float(np.max(np.abs(got - target)))
+        return False, f"the {what} differs from the expected one by up to {worst:.3g}"
+
+    return checker
+
+
+def equal_to(expected: Any, what: str = "answer") -> Callable[[Any], Verdict]:
+    """A checker for exact answers (ints, strings, tuples)."""
+
+    def checker(answer: Any) -> Verdict:
+        target = expected() if callable(expected) else expected
+        if answer == target:
+            return True, f"the {what} is right"
+        return False, f"the {what} is not {answer!r}"
+
+    return checker
