@@ -16,8 +16,18 @@ def _is_tensor(x: Any) -> bool:
     return type(x).__module__.startswith("torch") and hasattr(x, "is_floating_point")
 
 
+def format_shape(shape: Any) -> str:
+    """``(2, 3)``, ``(5,)``, ``()``: a shape written as Python writes a tuple of ints."""
+    return str(tuple(int(s) for s in shape))
+
+
 def shape_str(x: Any) -> str:
-    return "(" + ", ".join(str(int(s)) for s in x.shape) + ("," if len(x.shape) == 1 else "") + ")"
+    return format_shape(x.shape)
+
+
+def dtype_name(x: Any) -> str:
+    """``float32`` for both a NumPy array and a torch tensor (no ``torch.`` prefix)."""
+    return str(x.dtype).replace("torch.", "")
 
 
 def check_array(where: str, name: str, x: Any) -> None:
@@ -49,12 +59,12 @@ def is_integer(x: Any) -> bool:
 
 def check_floating(where: str, name: str, x: Any) -> None:
     if not is_floating(x):
-        raise TypeError(f"{where}: '{name}' must have a floating-point dtype, got {x.dtype}")
+        raise TypeError(f"{where}: '{name}' must have a floating-point dtype, got {dtype_name(x)}")
 
 
 def check_integer(where: str, name: str, x: Any) -> None:
     if not is_integer(x):
-        raise TypeError(f"{where}: '{name}' must have an integer dtype (token ids), got {x.dtype}")
+        raise TypeError(f"{where}: '{name}' must have an integer dtype (token ids), got {dtype_name(x)}")
 
 
 def check_min_ndim(where: str, name: str, x: Any, ndim: int, layout: str) -> None:

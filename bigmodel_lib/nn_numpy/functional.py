@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from bigmodel_lib._checks import check_array, shape_str
+from bigmodel_lib._checks import check_array, format_shape, shape_str
 
 
 def require_cache(layer: Any, cached: Any) -> Any:
@@ -20,9 +20,9 @@ def check_grad_out(where: str, grad_out: Any, expected_shape: tuple[int, ...]) -
     """``grad_out`` must be an array of the exact shape that forward returned."""
     check_array(where, "grad_out", grad_out)
     if tuple(grad_out.shape) != tuple(expected_shape):
-        expected = "(" + ", ".join(str(s) for s in expected_shape) + ("," if len(expected_shape) == 1 else "") + ")"
         raise ValueError(
-            f"{where}.backward: 'grad_out' expected the forward output's shape {expected}, got {shape_str(grad_out)}"
+            f"{where}.backward: 'grad_out' expected the forward output's shape {format_shape(expected_shape)}, "
+            f"got {shape_str(grad_out)}"
         )
 
 

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from bigmodel_lib._checks import check_array, check_floating, check_integer, check_same_shape, shape_str
+from bigmodel_lib._checks import (
+    check_array,
+    check_floating,
+    check_integer,
+    check_same_shape,
+    format_shape,
+    shape_str,
+)
 from bigmodel_lib.nn_numpy.functional import log_softmax, require_cache
 from bigmodel_lib.nn_numpy.module import Module
 
@@ -65,8 +72,8 @@ class CrossEntropyLoss(Module):
         check_integer("CrossEntropyLoss", "target", target)
         if logits.ndim < 1 or tuple(target.shape) != tuple(logits.shape[:-1]):
             raise ValueError(
-                f"CrossEntropyLoss: 'target' expected shape {shape_str(logits)[:-1].rstrip(', ')}"
-                f"{')' if logits.ndim > 1 else ''} (logits without the class axis), got {shape_str(target)}"
+                f"CrossEntropyLoss: 'target' expected shape {format_shape(logits.shape[:-1])} "
+                f"(the shape of 'logits' {shape_str(logits)} without the class axis), got {shape_str(target)}"
             )
         num_classes = logits.shape[-1]
         valid = target != self.ignore_index

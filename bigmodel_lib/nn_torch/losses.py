@@ -5,7 +5,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from bigmodel_lib._checks import check_floating, check_integer, check_same_shape, check_tensor, shape_str
+from bigmodel_lib._checks import (
+    check_floating,
+    check_integer,
+    check_same_shape,
+    check_tensor,
+    format_shape,
+    shape_str,
+)
 from bigmodel_lib.nn_torch.module import Module
 
 _REDUCTIONS = ("mean", "sum")
@@ -48,8 +55,8 @@ class CrossEntropyLoss(Module):
         check_integer("CrossEntropyLoss", "target", target)
         if logits.ndim < 1 or tuple(target.shape) != tuple(logits.shape[:-1]):
             raise ValueError(
-                f"CrossEntropyLoss: 'target' expected the shape of 'logits' {shape_str(logits)} "
-                f"without the class axis, got {shape_str(target)}"
+                f"CrossEntropyLoss: 'target' expected shape {format_shape(logits.shape[:-1])} "
+                f"(the shape of 'logits' {shape_str(logits)} without the class axis), got {shape_str(target)}"
             )
         num_classes = logits.shape[-1]
         return F.cross_entropy(
