@@ -1,0 +1,40 @@
+"""Seeding and device selection."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from bigmodel_lib import describe_device, get_numpy_rng, pick_device, seed_everything
+
+
+def test_seed_everything_seeds_all_generators() -> None:
+    seed_everything(7)
+    first = (random.random(), np.random.rand(), get_numpy_rng().random(), torch.rand(1).item())
+    seed_everything(7)
+    second = (random.random(), np.random.rand(), get_numpy_rng().random(), torch.rand(1).item())
+    assert first == second
+
+
+def test_seed_everything_refuses_non_integers() -> None:
+    with pytest.raises(TypeError, match="'seed' must be an int, got float"):
+        seed_everything(1.5)
+
+
+def test_pick_device_reports_one_line(capsys, monkeypatch) -> None:
+    monkeypatch.delenv("BIGMODEL_DEVICE", raising=False)
+    device = pick_device()
+    line = capsys.readouterr().out.strip()
+    assert "\n" not in line and line.startswith(device.type + ":")
+    expected = "cuda" if torch.cuda.is_available() else (
+        "mps" if torch.backends.mps.is_available() else "cpu")
+    assert device.type == expected
+
+
+def test_pick_device_can_be_forced(monkeypatch) -> None:
+    monkeypatch.setenv("BIGMODEL_DEVICE", "cpu")
+    assert pick_device(verbose=False).type == "cpu"
+    assert describe_device("cpu").startswith("cpu:")
