@@ -60,9 +60,9 @@ def test_heatmap_annotates_small_matrices_with_their_values():
     (ax,) = panels(plot_attention_heatmap(weights))
     assert sorted(t.get_text() for t in ax.texts) == ["0.00", "0.25", "0.75", "1.00"]
     (quiet,) = panels(plot_attention_heatmap(weights, annotate=False))
-    assert quiet.texts == []
+    assert len(quiet.texts) == 0
     (big,) = panels(plot_attention_heatmap(random_weights(20, 20)))
-    assert big.texts == []  # 400 cells: numbers would be unreadable, so none by default
+    assert len(big.texts) == 0  # 400 cells: numbers would be unreadable, so none by default
 
 
 def test_heatmap_accepts_a_torch_tensor_that_requires_grad():

@@ -1,6 +1,13 @@
 """NumPy reference models: forward and backward written out, to be read beside ``nn_torch``."""
 
 from bigmodel_lib.nn_numpy.activations import GELU, ReLU, Sigmoid, Softmax, Tanh
+from bigmodel_lib.nn_numpy.attention import (
+    AdditiveAttention,
+    DotProductAttention,
+    ScaledDotProductAttention,
+    masked_softmax,
+    scaled_dot_product_attention,
+)
 from bigmodel_lib.nn_numpy.container import Sequential
 from bigmodel_lib.nn_numpy.dropout import Dropout
 from bigmodel_lib.nn_numpy.embedding import Embedding
@@ -9,12 +16,22 @@ from bigmodel_lib.nn_numpy.linear import Linear
 from bigmodel_lib.nn_numpy.losses import CrossEntropyLoss, MSELoss
 from bigmodel_lib.nn_numpy.mlp import MLP
 from bigmodel_lib.nn_numpy.module import Module, Parameter
+from bigmodel_lib.nn_numpy.multihead import MultiHeadAttention
 from bigmodel_lib.nn_numpy.normalization import LayerNorm
 from bigmodel_lib.nn_numpy.optim import SGD, Adam, AdamW, Optimizer
+from bigmodel_lib.nn_numpy.positional import (
+    LearnedPositionalEmbedding,
+    SinusoidalPositionalEncoding,
+    sinusoidal_positional_encoding,
+)
 from bigmodel_lib.nn_numpy.regularization import L1Penalty, L2Penalty
 
 __all__ = [
     "GELU", "MLP", "SGD", "Adam", "AdamW", "CrossEntropyLoss", "Dropout", "Embedding", "L1Penalty",
     "L2Penalty", "LayerNorm", "Linear", "MSELoss", "Module", "Optimizer", "Parameter", "ReLU",
     "Sequential", "Sigmoid", "Softmax", "Tanh", "log_softmax", "softmax", "softmax_backward",
+    # attention (chapter 03)
+    "AdditiveAttention", "DotProductAttention", "LearnedPositionalEmbedding", "MultiHeadAttention",
+    "ScaledDotProductAttention", "SinusoidalPositionalEncoding", "masked_softmax", "scaled_dot_product_attention",
+    "sinusoidal_positional_encoding",
 ]
