@@ -85,7 +85,9 @@ def check_gradients(
             raise TypeError(f"check_gradients: input {i} must be float64 for a meaningful check, got {x.dtype}")
     for name, p in module.named_parameters():
         if p.data.dtype != np.float64:
-            raise TypeError(f"check_gradients: parameter '{name}' must be float64 (call module.double()), got {p.data.dtype}")
+            raise TypeError(
+                f"check_gradients: parameter '{name}' must be float64 (call module.double()), got {p.data.dtype}"
+            )
 
     out = module(*inputs, **forward_kwargs)
     outputs = out if isinstance(out, tuple) else (out,)
@@ -104,7 +106,9 @@ def check_gradients(
     if not isinstance(input_grads, tuple):
         input_grads = (input_grads,)
     analytic: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    float_positions = [i for i, x in enumerate(inputs) if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating)]
+    float_positions = [
+        i for i, x in enumerate(inputs) if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating)
+    ]
     for i in float_positions if wrt is None else wrt:
         if i >= len(input_grads) or input_grads[i] is None:
             raise AssertionError(f"check_gradients: backward returned no gradient for input {i}")

@@ -31,7 +31,7 @@ def seed_everything(seed: int) -> None:
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise TypeError(f"seed_everything: 'seed' must be an int, got {type(seed).__name__}")
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 -- learners still call np.random.* directly
     _numpy_rng = np.random.default_rng(seed)
     try:
         import torch
@@ -40,7 +40,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def pick_device(verbose: bool = True) -> "torch.device":
+def pick_device(verbose: bool = True) -> torch.device:
     """Return the best available device: CUDA, then Apple MPS, then CPU.
 
     With ``verbose`` it prints one line saying what was found, so a notebook's output shows
@@ -62,7 +62,7 @@ def pick_device(verbose: bool = True) -> "torch.device":
     return device
 
 
-def describe_device(device: "torch.device | str") -> str:
+def describe_device(device: torch.device | str) -> str:
     """One line naming the device, e.g. ``cuda: NVIDIA H100 80GB HBM3 (79.1 GiB)``."""
     import torch
 

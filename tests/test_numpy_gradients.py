@@ -35,7 +35,7 @@ LAYERS = {
 def test_layer_gradients(name: str) -> None:
     layer = LAYERS[name]()
     # A random affine shift keeps LayerNorm's learned scale from being trivially 1.
-    for pname, p in layer.named_parameters():
+    for _, p in layer.named_parameters():
         p.data = p.data + 0.1 * np.random.default_rng(7).standard_normal(p.data.shape)
     result = check_gradients(layer, X.copy(), max_entries=None)
     assert result.passed

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from bigmodel_lib._checks import check_array, check_features, check_positive_int
-from bigmodel_lib.nn_numpy.module import Module, Parameter, uniform_init
 from bigmodel_lib.nn_numpy.functional import check_grad_out, numpy_dtype_of, require_cache
+from bigmodel_lib.nn_numpy.module import Module, uniform_init
 
 
 class Linear(Module):
