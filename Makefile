@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NBVAL  := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
 
-.PHONY: install lab test test-fast notebooks clean-notebooks clean
+.PHONY: install lab test test-fast notebooks benchmark clean-notebooks clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test-fast: install
 
 notebooks: install
 	$(PY) -m pytest $(NBVAL) chapters
+
+# Speed claims live here, as ratios measured in one run (not in timed unit tests).
+benchmark: install
+	$(PY) -m bigmodel_lib.benchmarks.attention
 
 # Strip outputs and execution counts before committing a notebook you ran.
 clean-notebooks: install

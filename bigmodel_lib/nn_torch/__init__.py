@@ -1,6 +1,13 @@
 """PyTorch models: the same class names and state_dict keys as ``nn_numpy``, GPU-ready."""
 
 from bigmodel_lib.nn_torch.activations import GELU, ReLU, Sigmoid, Softmax, Tanh
+from bigmodel_lib.nn_torch.attention import (
+    AdditiveAttention,
+    DotProductAttention,
+    ScaledDotProductAttention,
+    masked_softmax,
+    scaled_dot_product_attention,
+)
 from bigmodel_lib.nn_torch.container import Sequential
 from bigmodel_lib.nn_torch.dropout import Dropout
 from bigmodel_lib.nn_torch.embedding import Embedding
@@ -8,12 +15,22 @@ from bigmodel_lib.nn_torch.linear import Linear
 from bigmodel_lib.nn_torch.losses import CrossEntropyLoss, MSELoss
 from bigmodel_lib.nn_torch.mlp import MLP
 from bigmodel_lib.nn_torch.module import Module
+from bigmodel_lib.nn_torch.multihead import MultiHeadAttention
 from bigmodel_lib.nn_torch.normalization import LayerNorm
 from bigmodel_lib.nn_torch.optim import SGD, Adam, AdamW
+from bigmodel_lib.nn_torch.positional import (
+    LearnedPositionalEmbedding,
+    SinusoidalPositionalEncoding,
+    sinusoidal_positional_encoding,
+)
 from bigmodel_lib.nn_torch.regularization import L1Penalty, L2Penalty
 
 __all__ = [
     "GELU", "MLP", "SGD", "Adam", "AdamW", "CrossEntropyLoss", "Dropout", "Embedding", "L1Penalty",
     "L2Penalty", "LayerNorm", "Linear", "MSELoss", "Module", "ReLU", "Sequential", "Sigmoid", "Softmax",
     "Tanh",
+    # attention (chapter 03)
+    "AdditiveAttention", "DotProductAttention", "LearnedPositionalEmbedding", "MultiHeadAttention",
+    "ScaledDotProductAttention", "SinusoidalPositionalEncoding", "masked_softmax", "scaled_dot_product_attention",
+    "sinusoidal_positional_encoding",
 ]

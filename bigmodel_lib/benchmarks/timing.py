@@ -1,0 +1,93 @@
+"""Small, honest timing helpers: warm-up runs, several repeats, the median, and the machine named.
+
+The functions being compared are run **interleaved** (A, B, A, B, ...) rather than one after the
+other, so a background job slowing the machine for a while slows both sides alike and the ratio
+stays meaningful on a shared laptop or CI runner.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call of one function: every repeat, with the median and the best."""
+
+    name: str
+    seconds: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def best(self) -> float:
+        return min(self.seconds)
+
+    def __str__(self) -> str:
+        runs = len(self.seconds)
+        return f"{self.name}: median {self.median * 1e3:.2f} ms, best {self.best * 1e3:.2f} ms ({runs} runs)"
+
+
+def _sync(device: str | None) -> None:
+    if device is not None and device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def compare(
+    functions: Mapping[str, Callable[[], object]],
+    *,
+    warmup: int = 3,
+    repeats: int = 15,
+    device: str | None = None,
+) -> dict[str, Timing]:
+    """Time each zero-argument function ``repeats`` times, interleaved, after ``warmup`` calls each.
+
+    ``device="cuda"`` synchronizes before reading the clock (GPU work is asynchronous).
+    """
+    if warmup < 0 or repeats < 1:
+        raise ValueError(f"compare: expected warmup >= 0 and repeats >= 1, got warmup={warmup}, repeats={repeats}")
+    for _ in range(warmup):
+        for fn in functions.values():
+            fn()
+    _sync(device)
+    samples: dict[str, list[float]] = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, fn in functions.items():
+            _sync(device)
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            samples[name].append(time.perf_counter() - start)
+    return {name: Timing(name, tuple(s)) for name, s in samples.items()}
+
+
+def measure(fn: Callable[[], object], *, warmup: int = 3, repeats: int = 15, name: str = "fn",
+            device: str | None = None) -> Timing:
+    """Time one zero-argument function (see :func:`compare`)."""
+    return compare({name: fn}, warmup=warmup, repeats=repeats, device=device)[name]
+
+
+def machine_description() -> str:
+    """One line naming the machine: CPU, core count, NumPy/torch versions and torch's threads."""
+    import numpy as np
+
+    cpu = platform.processor() or platform.machine()
+    parts = [cpu, f"{os.cpu_count()} logical CPUs", f"numpy {np.__version__}"]
+    try:
+        import torch
+
+        parts.append(f"torch {torch.__version__} using {torch.get_num_threads()} threads")
+        if torch.cuda.is_available():
+            parts.append(f"CUDA: {torch.cuda.get_device_name()}")
+    except ImportError:  # NumPy-only install
+        pass
+    return ", ".join(parts)

@@ -1,0 +1,125 @@
+"""Positional information: attention alone is permutation-equivariant, so positions are added to x.
+
+Sinusoidal encoding (Vaswani et al., 2017), with ``w_i = 1 / 10000^(2i / d_model)``::
+
+    PE[pos, 2i]     = sin(pos w_i)
+    PE[pos, 2i + 1] = cos(pos w_i)
+
+Each pair ``(sin, cos)`` turns by the angle ``k w_i`` when ``pos`` moves by ``k``, so
+``PE[pos + k]`` is a fixed linear map (a rotation per frequency pair) of ``PE[pos]`` -- relative
+offsets are easy for a linear layer to read. The learned alternative is a trainable table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bigmodel_lib._checks import check_array, check_floating, check_min_ndim, check_positive_int, shape_str
+from bigmodel_lib.nn_numpy.functional import check_grad_out, numpy_dtype_of, require_cache
+from bigmodel_lib.nn_numpy.module import Module, Parameter
+from bigmodel_lib.utils import get_numpy_rng
+
+
+def sinusoidal_positional_encoding(max_len: int, d_model: int, *, dtype: Any = np.float32) -> np.ndarray:
+    """The ``(max_len, d_model)`` table ``PE[pos, 2i] = sin(pos / 10000^(2i/d))``, ``PE[pos, 2i+1] = cos(...)``.
+
+    Computed in float64, returned in ``dtype``. An odd ``d_model`` ends with a sine column.
+    """
+    check_positive_int("sinusoidal_positional_encoding", "max_len", max_len)
+    check_positive_int("sinusoidal_positional_encoding", "d_model", d_model)
+    position = np.arange(max_len, dtype=np.float64)[:, None]  # (max_len,) -> (max_len, 1)
+    inv_freq = 10000.0 ** (-np.arange(0, d_model, 2, dtype=np.float64) / d_model)  # (ceil(d/2),): w_i
+    angles = position * inv_freq  # (max_len, 1) * (ceil(d/2),) -> (max_len, ceil(d/2))
+    pe = np.empty((max_len, d_model), dtype=np.float64)
+    pe[:, 0::2] = np.sin(angles)  # even columns 2i
+    pe[:, 1::2] = np.cos(angles[:, : d_model // 2])  # odd columns 2i + 1
+    return pe.astype(dtype)
+
+
+def check_positions(where: str, x: Any, max_len: int, d_model: int) -> None:
+    """``x`` must be ``(..., L, d_model)`` with ``L <= max_len`` (shared with ``nn_torch``)."""
+    check_floating(where, "x", x)
+    check_min_ndim(where, "x", x, 2, f"(B, L, {d_model})")
+    if x.shape[-1] != d_model:
+        raise ValueError(f"{where}: 'x' expected shape (B, L, {d_model}), got {shape_str(x)}")
+    if x.shape[-2] > max_len:
+        raise ValueError(
+            f"{where}: 'x' expected a sequence length L <= max_len={max_len}, got L={x.shape[-2]} in shape "
+            f"{shape_str(x)} (build the layer with a larger max_len)"
+        )
+
+
+class SinusoidalPositionalEncoding(Module):
+    """``y = x + PE[:L]`` for ``x (B, L, d_model)``; no parameters (the table is fixed).
+
+    The table is kept in ``dtype`` (float32 by default, as the PyTorch twin's buffer, so both
+    packages add the very same numbers whatever the input's dtype). Backward is the identity.
+    """
+
+    def __init__(self, d_model: int, max_len: int = 5000, *, dtype: Any = np.float32) -> None:
+        self.d_model, self.max_len = d_model, max_len
+        self.pe = sinusoidal_positional_encoding(max_len, d_model, dtype=dtype)  # (max_len, d): not a Parameter
+        self._shape: tuple[int, ...] | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_array("SinusoidalPositionalEncoding", "x", x)
+        check_positions("SinusoidalPositionalEncoding", x, self.max_len, self.d_model)
+        self._shape = x.shape
+        return x + self.pe[: x.shape[-2]].astype(x.dtype, copy=False)  # (B, L, d) + (L, d)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        shape = require_cache(self, self._shape)
+        check_grad_out("SinusoidalPositionalEncoding", grad_out, shape)
+        return grad_out
+
+    def extra_repr(self) -> str:
+        return f"d_model={self.d_model}, max_len={self.max_len}"
+
+
+class LearnedPositionalEmbedding(Module):
+    """``y = x + weight[:L]`` with a trainable ``weight (max_len, d_model) ~ N(0, 0.02^2)`` (GPT-2's init).
+
+    Backward: ``dL/dx = g`` and ``dL/dweight[:L] += sum over the batch of g``.
+    """
+
+    def __init__(
+        self,
+        max_len: int,
+        d_model: int,
+        *,
+        dtype: Any = np.float32,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        check_positive_int("LearnedPositionalEmbedding", "max_len", max_len)
+        check_positive_int("LearnedPositionalEmbedding", "d_model", d_model)
+        self.max_len, self.d_model = max_len, d_model
+        rng = rng if rng is not None else get_numpy_rng()
+        self.weight = Parameter((0.02 * rng.standard_normal((max_len, d_model))).astype(dtype))
+        self._shape: tuple[int, ...] | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_array("LearnedPositionalEmbedding", "x", x)
+        check_positions("LearnedPositionalEmbedding", x, self.max_len, self.d_model)
+        self._shape = x.shape
+        return x + self.weight.data[: x.shape[-2]]  # (B, L, d) + (L, d)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        shape = require_cache(self, self._shape)
+        check_grad_out("LearnedPositionalEmbedding", grad_out, shape)
+        length = shape[-2]
+        per_example = grad_out.reshape(-1, length, self.d_model)  # (..., L, d) -> (N, L, d)
+        self.weight.grad[:length] += per_example.sum(axis=0)  # (N, L, d) -> (L, d)
+        return grad_out
+
+    @classmethod
+    def from_pytorch(cls, module: Any) -> LearnedPositionalEmbedding:
+        """An equal NumPy layer from an ``nn_torch.LearnedPositionalEmbedding`` or a ``torch.nn.Embedding``."""
+        max_len, d_model = module.weight.shape
+        layer = cls(max_len, d_model, dtype=numpy_dtype_of(module.weight))
+        layer.load_state_dict({"weight": module.weight})
+        return layer
+
+    def extra_repr(self) -> str:
+        return f"max_len={self.max_len}, d_model={self.d_model}"
