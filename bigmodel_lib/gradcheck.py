@@ -75,8 +75,8 @@ def check_gradients(
 
     ``module`` is an ``nn_numpy`` module (a loss too: its output is a scalar). Float inputs must be
     float64. ``wrt`` lists the positions of the inputs to check (default: every float input; a
-    loss's target gets no gradient, so losses use ``wrt=(0,)``). ``max_entries`` bounds how many entries of each array are perturbed (chosen at random
-    with ``seed``). Integer inputs (token ids, class targets) are passed through unchecked.
+    loss's target gets no gradient, so losses use ``wrt=(0,)``). ``max_entries`` bounds how many
+    entries of each array are perturbed (chosen at random with ``seed``). Integer inputs (token ids, class targets) are passed through unchecked.
     Returns a :class:`GradCheckResult`; raises ``AssertionError`` on a mismatch unless told not to.
     """
     rng = np.random.default_rng(seed)
@@ -125,7 +125,10 @@ def check_gradients(
         picked = tuple(np.array(ix) for ix in zip(*indices)) if indices else ()
         a, n = (grad[picked], numeric[picked]) if indices else (np.zeros(0), np.zeros(0))
         abs_err = float(np.max(np.abs(a - n))) if a.size else 0.0
-        rel_err = float(np.max(np.abs(a - n) / np.maximum(np.abs(a) + np.abs(n), 1e-12))) if a.size else 0.0
+        # Relative error only means something where the gradient is not ~0: a gradient that is exactly
+        # zero (e.g. a key bias, which softmax ignores) would otherwise report 1.0 from round-off.
+        scale = np.maximum(np.abs(a) + np.abs(n), atol)
+        rel_err = float(np.max(np.abs(a - n) / scale)) if a.size else 0.0
         result.errors[name] = (abs_err, rel_err)
         if not np.allclose(a, n, rtol=rtol, atol=atol):
             result.passed = False

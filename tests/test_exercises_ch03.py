@@ -1,0 +1,218 @@
+"""Chapter 03 exercises: the reference solutions pass, the usual slips fail with a message naming them."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from bigmodel_lib import nn_numpy, nn_torch
+from bigmodel_lib.exercises import ch03
+from bigmodel_lib.exercises.core import Exercise
+
+EXERCISES = [getattr(ch03, name) for name in ch03.__all__ if isinstance(getattr(ch03, name), Exercise)]
+
+
+def softmax(x):
+    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def verdict(exercise, answer):
+    ok, feedback = exercise.checker(answer)
+    return ok, feedback
+
+
+def test_every_exercise_of_the_chapter_is_listed():
+    assert len(EXERCISES) == 7
+    assert len({exercise.key for exercise in EXERCISES}) == 7
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.key)
+def test_reference_solution_passes_and_prints_correct(exercise, capsys):
+    assert exercise.check(exercise.reference()) is True
+    assert "correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.key)
+def test_placeholder_and_nonsense_answers_fail_without_raising(exercise, capsys):
+    assert exercise.check(...) is False
+    assert exercise.check("no idea") is False
+    assert "not yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.key)
+def test_every_exercise_has_a_prompt_hints_and_a_solution(exercise):
+    assert exercise.prompt and exercise.hints and exercise.solution_text
+
+
+# -- attention weights by hand ------------------------------------------------------------------------
+
+def test_weights_by_hand_match_an_independent_torch_computation():
+    q = torch.tensor(ch03.TINY_QUERY)
+    k = torch.tensor(ch03.TINY_KEYS)
+    expected = torch.softmax(k @ q / math.sqrt(2), dim=-1)
+    assert verdict(ch03.attention_weights_by_hand, expected)[0]
+    assert verdict(ch03.attention_weights_by_hand, expected.numpy().round(3))[0]  # three decimals, by hand
+    assert verdict(ch03.attention_weights_by_hand, expected.numpy().round(1))[0] is False
+
+
+def test_weights_by_hand_match_the_library():
+    _, weights = nn_numpy.scaled_dot_product_attention(ch03.TINY_QUERY[None], ch03.TINY_KEYS, ch03.TINY_KEYS,
+                                                      need_weights=True)
+    assert verdict(ch03.attention_weights_by_hand, weights[0])[0]
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (lambda s: softmax(s), "without the 1/sqrt(d_k)"),
+        (lambda s: softmax(s / 2), "divided by d_k"),
+        (lambda s: s / math.sqrt(2), "softmax turns them into weights"),
+        (lambda s: s / s.sum(), "not by softmax"),
+    ],
+)
+def test_weights_by_hand_name_the_usual_slips(wrong, message):
+    scores = ch03.TINY_KEYS @ ch03.TINY_QUERY
+    ok, feedback = verdict(ch03.attention_weights_by_hand, wrong(scores))
+    assert not ok and message in feedback
+
+
+def test_weights_by_hand_reject_the_wrong_shape():
+    ok, feedback = verdict(ch03.attention_weights_by_hand, np.ones((1, 3)) / 3)
+    assert not ok and "shape (3,)" in feedback
+
+
+# -- variance of q·k ----------------------------------------------------------------------------------
+
+def test_score_variance_agrees_with_a_simulation():
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((200_000, ch03.VARIANCE_D_K))
+    k = rng.standard_normal((200_000, ch03.VARIANCE_D_K))
+    simulated = np.var(np.sum(q * k, axis=-1))
+    assert simulated == pytest.approx(ch03.score_variance.reference(), rel=0.02)
+
+
+@pytest.mark.parametrize("wrong, message", [(8.0, "standard deviation"), (1.0, "after dividing"), (128.0, "not 2")])
+def test_score_variance_names_the_usual_slips(wrong, message):
+    ok, feedback = verdict(ch03.score_variance, wrong)
+    assert not ok and message in feedback
+
+
+# -- softmax Jacobian ---------------------------------------------------------------------------------
+
+def test_softmax_jacobian_matches_autograd():
+    logits = torch.tensor(ch03.JACOBIAN_LOGITS, dtype=torch.float64)
+    jacobian = torch.autograd.functional.jacobian(lambda z: torch.softmax(z, dim=-1), logits)
+    assert verdict(ch03.softmax_jacobian, jacobian)[0]
+
+
+def test_softmax_jacobian_names_the_usual_slips():
+    s = softmax(ch03.JACOBIAN_LOGITS)
+    for wrong, message in [(np.outer(s, s) - np.diag(s), "sign is flipped"), (np.diag(s), "off-diagonal"),
+                           (np.outer(s, s), "s s^T alone")]:
+        ok, feedback = verdict(ch03.softmax_jacobian, wrong)
+        assert not ok and message in feedback
+
+
+# -- causal mask --------------------------------------------------------------------------------------
+
+def test_causal_mask_accepts_torch_and_numpy_forms():
+    length = ch03.CAUSAL_MASK_LENGTH
+    assert verdict(ch03.causal_mask, torch.ones(length, length, dtype=torch.bool).tril())[0]
+    assert verdict(ch03.causal_mask, ~np.triu(np.ones((length, length), dtype=bool), k=1))[0]
+
+
+def test_causal_mask_names_the_usual_slips():
+    good = ch03.causal_mask.reference()
+    cases = [
+        (~good, "convention is flipped"),
+        (good.T, "future keys"),
+        (np.tril(good, k=-1), "diagonal is missing"),
+        (good.astype(np.float32), "bool array"),
+        (good[:3, :3], "shape (4, 4)"),
+    ]
+    for wrong, message in cases:
+        ok, feedback = verdict(ch03.causal_mask, wrong)
+        assert not ok and message in feedback, (wrong, feedback)
+
+
+# -- sinusoidal entry ---------------------------------------------------------------------------------
+
+def test_sinusoidal_entry_matches_the_table_built_from_the_paper_formula():
+    positions = np.arange(ch03.PE_POSITION + 1)[:, None]
+    pairs = np.arange(ch03.PE_D_MODEL // 2)[None, :]
+    angles = positions / 10000 ** (2 * pairs / ch03.PE_D_MODEL)
+    table = np.zeros((ch03.PE_POSITION + 1, ch03.PE_D_MODEL))
+    table[:, 0::2], table[:, 1::2] = np.sin(angles), np.cos(angles)
+    assert verdict(ch03.sinusoidal_entry, table[ch03.PE_POSITION, ch03.PE_DIMENSION])[0]
+
+
+def test_sinusoidal_entry_matches_the_library_table():
+    table = nn_numpy.sinusoidal_positional_encoding(ch03.PE_POSITION + 1, ch03.PE_D_MODEL, dtype=np.float64)
+    assert verdict(ch03.sinusoidal_entry, table[ch03.PE_POSITION, ch03.PE_DIMENSION])[0]
+
+
+def test_sinusoidal_entry_names_the_usual_slips():
+    pos, dim, d = ch03.PE_POSITION, ch03.PE_DIMENSION, ch03.PE_D_MODEL
+    cases = [
+        (math.sin(pos / 10000 ** (2 * (dim // 2) / d)), "so it is a cosine"),
+        (math.cos(pos / 10000 ** (dim / d)), "pair index"),
+        (math.cos(pos / 10000 ** (2 * dim / d)), "not 2 x"),
+    ]
+    for wrong, message in cases:
+        ok, feedback = verdict(ch03.sinusoidal_entry, wrong)
+        assert not ok and message in feedback
+
+
+# -- parameters of multi-head attention ---------------------------------------------------------------
+
+def test_mha_parameter_count_matches_torch_multihead_attention():
+    module = torch.nn.MultiheadAttention(ch03.MHA_D_MODEL, ch03.MHA_NUM_HEADS, bias=True)
+    count = sum(p.numel() for p in module.parameters())
+    assert verdict(ch03.mha_parameter_count, count)[0]
+    assert verdict(ch03.mha_parameter_count, np.int64(count))[0]
+
+
+def test_mha_parameter_count_matches_the_library_layers():
+    numpy_layer = nn_numpy.MultiHeadAttention(ch03.MHA_D_MODEL, ch03.MHA_NUM_HEADS)
+    torch_layer = nn_torch.MultiHeadAttention(ch03.MHA_D_MODEL, ch03.MHA_NUM_HEADS)
+    assert verdict(ch03.mha_parameter_count, numpy_layer.num_parameters())[0]
+    assert verdict(ch03.mha_parameter_count, torch_layer.num_parameters())[0]
+
+
+def test_mha_parameter_count_names_the_usual_slips():
+    d, h = ch03.MHA_D_MODEL, ch03.MHA_NUM_HEADS
+    cases = [
+        (4 * d * d, "bias"),
+        (h * 3 * (d * d + d) + d * d + d, "for every head"),
+        (3 * (d * d + d), "output projection"),
+        (4 * (d * d + d) + 1, "differs"),
+    ]
+    for wrong, message in cases:
+        ok, feedback = verdict(ch03.mha_parameter_count, wrong)
+        assert not ok and message in feedback
+
+
+# -- memory of the attention matrix -------------------------------------------------------------------
+
+def test_attention_matrix_memory_matches_an_allocated_array():
+    length, heads = 256, 2  # a small cousin of the exercise, measured rather than computed
+    weights = np.zeros((heads, length, length), dtype=np.float32)
+    per_value = weights.nbytes / weights.size
+    expected_mib = ch03.ATTENTION_MEMORY_HEADS * ch03.ATTENTION_MEMORY_LENGTH**2 * per_value / 2**20
+    assert verdict(ch03.attention_matrix_memory, expected_mib)[0]
+
+
+def test_attention_matrix_memory_names_the_usual_slips():
+    values = ch03.ATTENTION_MEMORY_HEADS * ch03.ATTENTION_MEMORY_LENGTH**2
+    cases = [
+        (ch03.ATTENTION_MEMORY_LENGTH**2 * 4 / 2**20, "one head"),
+        (values / 2**20, "4 bytes per value"),
+        (values * 8 / 2**20, "float64"),
+        (values * 4, "in MiB"),
+        (values * 4 / 1e6, "differs"),
+    ]
+    for wrong, message in cases:
+        ok, feedback = verdict(ch03.attention_matrix_memory, wrong)
+        assert not ok and message in feedback
