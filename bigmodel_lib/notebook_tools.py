@@ -14,7 +14,12 @@ KERNEL_NAME = "python3"
 
 
 def find_notebooks(root: str | Path) -> list[Path]:
-    """Every ``.ipynb`` under ``root``, skipping Jupyter's checkpoint folders."""
+    """Every ``.ipynb`` under ``root`` (or ``root`` itself if it is one), skipping checkpoint folders."""
+    root = Path(root)
+    if root.is_file():
+        return [root] if root.suffix == ".ipynb" else []
+    if not root.exists():
+        raise FileNotFoundError(f"notebook_tools: no such file or folder: {root}")
     return sorted(p for p in Path(root).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 
 

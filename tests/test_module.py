@@ -68,3 +68,14 @@ def test_state_dict_is_a_copy() -> None:
     state = layer.state_dict()
     state["weight"][:] = 0
     assert np.any(layer.weight.data != 0)
+
+
+def test_losses_keep_float32_gradients() -> None:
+    """A float32 training step stays float32 end to end (a float64 gradient would double its cost)."""
+    prediction, target = np.ones((4, 3), np.float32), np.zeros((4, 3), np.float32)
+    mse = nn_numpy.MSELoss()
+    mse(prediction, target)
+    assert mse.backward().dtype == np.float32
+    ce = nn_numpy.CrossEntropyLoss()
+    ce(prediction, np.array([0, 1, 2, 0]))
+    assert ce.backward().dtype == np.float32

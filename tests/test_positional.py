@@ -73,10 +73,11 @@ def test_sinusoidal_module_adds_the_table_and_has_no_state():
     np.testing.assert_allclose(t_layer(torch.from_numpy(x)).numpy(), y, rtol=1e-6, atol=1e-6)
     assert layer.state_dict() == {} and dict(t_layer.state_dict()) == {}
     assert t_layer.double().pe.dtype == torch.float64  # the buffer follows .to()/.double()
-    x64 = x.astype(np.float64)  # both packages add the same (float32) table, in any dtype
-    np.testing.assert_array_equal(t_layer(torch.from_numpy(x64)).numpy(), layer(x64))
-    exact = nn_numpy.SinusoidalPositionalEncoding(6, max_len=10, dtype=np.float64)
-    np.testing.assert_array_equal(exact(x64), x64 + nn_numpy.sinusoidal_positional_encoding(7, 6, dtype=np.float64))
+    x64 = x.astype(np.float64)  # NumPy computes in the dtype given: the exact float64 table
+    np.testing.assert_array_equal(layer(x64), x64 + nn_numpy.sinusoidal_positional_encoding(7, 6, dtype=np.float64))
+    t_exact = nn_torch.SinusoidalPositionalEncoding(6, max_len=10, dtype=torch.float64)
+    np.testing.assert_array_equal(t_exact(torch.from_numpy(x64)).numpy(), layer(x64))
+    np.testing.assert_array_equal(t_layer.float()(torch.from_numpy(x)).numpy(), y)  # float32: the same numbers
     check_gradients(layer, rng.standard_normal((2, 7, 6)))  # backward: the identity
 
 

@@ -13,12 +13,12 @@ belongs, the mask's convention flipped ...) and names them when it sees one.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
-from bigmodel_lib.exercises.core import Exercise, Verdict, close_to
+from bigmodel_lib.exercises.core import Exercise, Verdict, close_to_or_known_mistake
+from bigmodel_lib.nn_numpy.functional import softmax
 
 __all__ = [
     "ATTENTION_MEMORY_HEADS",
@@ -43,43 +43,6 @@ __all__ = [
 ]
 
 
-def _as_float_array(answer: Any) -> np.ndarray:
-    if hasattr(answer, "detach"):
-        answer = answer.detach().cpu().numpy()
-    return np.asarray(answer, dtype=np.float64)
-
-
-def close_to_or_known_mistake(
-    expected: Callable[[], Any],
-    mistakes: Mapping[str, Callable[[], Any]],
-    *,
-    rtol: float = 1e-6,
-    atol: float = 1e-9,
-    what: str = "value",
-) -> Callable[[Any], Verdict]:
-    """Like :func:`~bigmodel_lib.exercises.core.close_to`, but a wrong answer that equals one of the
-    ``mistakes`` (feedback -> the value that slip produces) is told which slip it is."""
-    exact = close_to(expected, rtol=rtol, atol=atol, what=what)
-
-    def checker(answer: Any) -> Verdict:
-        ok, feedback = exact(answer)
-        if ok:
-            return ok, feedback
-        got = _as_float_array(answer)
-        for explanation, value in mistakes.items():
-            wrong = np.asarray(value(), dtype=np.float64)
-            if got.shape == wrong.shape and np.allclose(got, wrong, rtol=rtol, atol=atol):
-                return False, explanation
-        return False, feedback
-
-    return checker
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 # -- 1. attention weights of one query, by hand ----------------------------------------------------------
 
 TINY_QUERY = np.array([2.0, 1.0])
@@ -98,10 +61,10 @@ attention_weights_by_hand = Exercise(
         "(ch03.TINY_QUERY and ch03.TINY_KEYS hold these numbers.)"
     ),
     checker=close_to_or_known_mistake(
-        lambda: _softmax(_tiny_scores() / math.sqrt(2)),
+        lambda: softmax(_tiny_scores() / math.sqrt(2)),
         {
-            "these are softmax(q·k) without the 1/sqrt(d_k) scaling": lambda: _softmax(_tiny_scores()),
-            "you divided by d_k; the scaling is 1/sqrt(d_k)": lambda: _softmax(_tiny_scores() / 2),
+            "these are softmax(q·k) without the 1/sqrt(d_k) scaling": lambda: softmax(_tiny_scores()),
+            "you divided by d_k; the scaling is 1/sqrt(d_k)": lambda: softmax(_tiny_scores() / 2),
             "these are the scaled scores q·k/sqrt(d_k); softmax turns them into weights": lambda: _tiny_scores()
             / math.sqrt(2),
             "these are the scores normalised by their sum, not by softmax (exponentiate first)": lambda: _tiny_scores()
@@ -116,10 +79,10 @@ attention_weights_by_hand = Exercise(
         "Divide every score by sqrt(2) ~ 1.414, then softmax: exp(s_j) / sum_i exp(s_i).",
         "np.exp(s) / np.exp(s).sum() with s = ch03.TINY_KEYS @ ch03.TINY_QUERY / np.sqrt(2).",
     ],
-    reference=lambda: _softmax(_tiny_scores() / math.sqrt(2)),
+    reference=lambda: softmax(_tiny_scores() / math.sqrt(2)),
     solution_text=(
         f"s = K q / sqrt(2) = {np.round(_tiny_scores() / math.sqrt(2), 3)};  "
-        f"weights = exp(s) / sum(exp(s)) ~ {np.round(_softmax(_tiny_scores() / math.sqrt(2)), 3)}"
+        f"weights = exp(s) / sum(exp(s)) ~ {np.round(softmax(_tiny_scores() / math.sqrt(2)), 3)}"
     ),
 )
 
@@ -158,7 +121,7 @@ JACOBIAN_LOGITS = np.array([1.0, 2.0, 0.0])
 
 
 def _jacobian() -> np.ndarray:
-    s = _softmax(JACOBIAN_LOGITS)
+    s = softmax(JACOBIAN_LOGITS)
     return np.diag(s) - np.outer(s, s)
 
 
@@ -173,10 +136,10 @@ softmax_jacobian = Exercise(
         {
             "the sign is flipped: it is diag(s) - s s^T": lambda: -_jacobian(),
             "that is only diag(s); the off-diagonal terms -s_i s_j are missing": lambda: np.diag(
-                _softmax(JACOBIAN_LOGITS)
+                softmax(JACOBIAN_LOGITS)
             ),
             "that is s s^T alone; subtract it from diag(s)": lambda: np.outer(
-                _softmax(JACOBIAN_LOGITS), _softmax(JACOBIAN_LOGITS)
+                softmax(JACOBIAN_LOGITS), softmax(JACOBIAN_LOGITS)
             ),
         },
         rtol=0.0,

@@ -13,7 +13,7 @@ typical wrong answers fail.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,18 +65,49 @@ class Exercise:
         return self.reference()
 
 
+def as_float_array(answer: Any) -> np.ndarray:
+    """A learner's answer (number, list, array or tensor) as a float64 NumPy array."""
+    return np.asarray(answer.detach().cpu().numpy() if hasattr(answer, "detach") else answer, dtype=np.float64)
+
+
 def close_to(expected: Any, rtol: float = 1e-6, atol: float = 1e-9, what: str = "value") -> Callable[[Any], Verdict]:
     """A checker for numbers or arrays: shape first, then values within tolerance."""
 
     def checker(answer: Any) -> Verdict:
         target = np.asarray(expected() if callable(expected) else expected, dtype=np.float64)
-        got = np.asarray(answer.detach().cpu().numpy() if hasattr(answer, "detach") else answer, dtype=np.float64)
+        got = as_float_array(answer)
         if got.shape != target.shape:
             return False, f"the {what} should have shape {target.shape}, got {got.shape}"
         if np.allclose(got, target, rtol=rtol, atol=atol):
             return True, f"the {what} matches"
         worst = float(np.max(np.abs(got - target)))
         return False, f"the {what} differs from the expected one by up to {worst:.3g}"
+
+    return checker
+
+
+def close_to_or_known_mistake(
+    expected: Callable[[], Any],
+    mistakes: Mapping[str, Callable[[], Any]],
+    *,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+    what: str = "value",
+) -> Callable[[Any], Verdict]:
+    """Like :func:`close_to`, but a wrong answer equal to one of the ``mistakes``
+    (feedback -> the value that slip produces) is told which slip it is."""
+    exact = close_to(expected, rtol=rtol, atol=atol, what=what)
+
+    def checker(answer: Any) -> Verdict:
+        ok, feedback = exact(answer)
+        if ok:
+            return ok, feedback
+        got = as_float_array(answer)
+        for explanation, value in mistakes.items():
+            wrong = np.asarray(value(), dtype=np.float64)
+            if got.shape == wrong.shape and np.allclose(got, wrong, rtol=rtol, atol=atol):
+                return False, explanation
+        return False, feedback
 
     return checker
 

@@ -48,7 +48,8 @@ class MSELoss(Module):
     def backward(self, grad_out: float | np.ndarray = 1.0) -> np.ndarray:
         diff = require_cache(self, self._diff)
         scale = 2.0 / diff.size if self.reduction == "mean" else 2.0
-        return np.asarray(grad_out) * scale * diff
+        # Cast grad_out (default: the Python float 1.0) so a float32 pass stays float32.
+        return np.asarray(grad_out, dtype=diff.dtype) * scale * diff
 
 
 class CrossEntropyLoss(Module):
@@ -90,4 +91,4 @@ class CrossEntropyLoss(Module):
         log_probs, safe_target, valid, count = require_cache(self, self._cache)
         grad = np.exp(log_probs)  # softmax
         np.put_along_axis(grad, safe_target[..., None], np.take_along_axis(grad, safe_target[..., None], -1) - 1, -1)
-        return np.asarray(grad_out) * grad * valid[..., None] / count
+        return np.asarray(grad_out, dtype=grad.dtype) * grad * valid[..., None] / grad.dtype.type(count)

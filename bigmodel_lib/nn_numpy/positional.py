@@ -54,11 +54,13 @@ def check_positions(where: str, x: Any, max_len: int, d_model: int) -> None:
 class SinusoidalPositionalEncoding(Module):
     """``y = x + PE[:L]`` for ``x (B, L, d_model)``; no parameters (the table is fixed).
 
-    The table is kept in ``dtype`` (float32 by default, as the PyTorch twin's buffer, so both
-    packages add the very same numbers whatever the input's dtype). Backward is the identity.
+    The table is kept in float64 and cast to the input's dtype when added, so the module computes
+    in the dtype it is given: a float64 input gets the exact table, a float32 one gets the very
+    numbers of the PyTorch twin's float32 buffer (both round the same float64 values). Backward is
+    the identity.
     """
 
-    def __init__(self, d_model: int, max_len: int = 5000, *, dtype: Any = np.float32) -> None:
+    def __init__(self, d_model: int, max_len: int = 5000, *, dtype: Any = np.float64) -> None:
         self.d_model, self.max_len = d_model, max_len
         self.pe = sinusoidal_positional_encoding(max_len, d_model, dtype=dtype)  # (max_len, d): not a Parameter
         self._shape: tuple[int, ...] | None = None

@@ -36,7 +36,9 @@ class SinusoidalPositionalEncoding(Module):
     """``y = x + PE[:L]`` for ``x (B, L, d_model)``.
 
     The table is a *non-persistent* buffer: it follows ``.to(device)`` but stays out of
-    ``state_dict()``, which is empty -- as the NumPy twin's. Built in ``dtype`` (default float32).
+    ``state_dict()``, which is empty -- as the NumPy twin's. Built in ``dtype``: float32 by default
+    (Apple's MPS has no float64), so for float64 work build it with ``dtype=torch.float64`` -- a
+    later ``.double()`` cannot restore digits the float32 table never had.
     """
 
     def __init__(
