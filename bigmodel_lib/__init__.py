@@ -9,7 +9,7 @@ Importing the package does not import PyTorch; only :mod:`~bigmodel_lib.nn_torch
 device helpers do.
 """
 
-from bigmodel_lib.utils import describe_device, get_numpy_rng, pick_device, seed_everything
+from bigmodel_lib.utils import describe_device, get_numpy_rng, limit_cpu_threads, pick_device, seed_everything
 
-__all__ = ["describe_device", "get_numpy_rng", "pick_device", "seed_everything"]
+__all__ = ["describe_device", "get_numpy_rng", "limit_cpu_threads", "pick_device", "seed_everything"]
 __version__ = "0.1.0"

@@ -38,3 +38,21 @@ def test_pick_device_can_be_forced(monkeypatch) -> None:
     monkeypatch.setenv("BIGMODEL_DEVICE", "cpu")
     assert pick_device(verbose=False).type == "cpu"
     assert describe_device("cpu").startswith("cpu:")
+
+
+def test_limit_cpu_threads_sets_and_restores() -> None:
+    from threadpoolctl import threadpool_info
+
+    from bigmodel_lib import limit_cpu_threads
+
+    before = torch.get_num_threads()
+    blas_before = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    with limit_cpu_threads(1):
+        assert torch.get_num_threads() == 1
+        assert all(info["num_threads"] == 1 for info in threadpool_info() if info["user_api"] == "blas")
+    assert torch.get_num_threads() == before
+    assert [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"] == blas_before
+    with limit_cpu_threads(None):
+        assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="'n' must be a positive int or None, got 0"):
+        limit_cpu_threads(0)

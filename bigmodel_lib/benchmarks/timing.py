@@ -36,10 +36,15 @@ class Timing:
 
 
 def _sync(device: str | None) -> None:
-    if device is not None and device.startswith("cuda"):
-        import torch
+    """Wait for queued GPU work, so the clock measures the work and not just its launch."""
+    if device is None or device == "cpu":
+        return
+    import torch
 
+    if device.startswith("cuda"):
         torch.cuda.synchronize()
+    elif device.startswith("mps"):
+        torch.mps.synchronize()
 
 
 def compare(
@@ -51,7 +56,7 @@ def compare(
 ) -> dict[str, Timing]:
     """Time each zero-argument function ``repeats`` times, interleaved, after ``warmup`` calls each.
 
-    ``device="cuda"`` synchronizes before reading the clock (GPU work is asynchronous).
+    ``device="cuda"`` (or ``"mps"``) synchronizes before reading the clock (GPU work is asynchronous).
     """
     if warmup < 0 or repeats < 1:
         raise ValueError(f"compare: expected warmup >= 0 and repeats >= 1, got warmup={warmup}, repeats={repeats}")
