@@ -22,8 +22,10 @@ install: $(STAMP)
 lab: install
 	$(VENV)/bin/jupyter lab --notebook-dir=chapters
 
-# Every unit test, then every notebook executed top to bottom by nbval.
+# Every unit test, then every notebook executed top to bottom by nbval. The browser test needs
+# Debian's chromium: the script installs it when it can, otherwise that one test is skipped.
 test: install
+	@bash scripts/ensure_chromium.sh
 	$(PY) -m pytest $(NBVAL) tests chapters
 
 # Unit tests only (no notebooks): the quick loop while writing library code.
