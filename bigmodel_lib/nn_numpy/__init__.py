@@ -8,6 +8,7 @@ from bigmodel_lib.nn_numpy.attention import (
     masked_softmax,
     scaled_dot_product_attention,
 )
+from bigmodel_lib.nn_numpy.cnn import Conv2d, DigitsCNN, Flatten, MaxPool2d, col2im, conv_output_size, im2col
 from bigmodel_lib.nn_numpy.container import Sequential
 from bigmodel_lib.nn_numpy.dropout import Dropout
 from bigmodel_lib.nn_numpy.embedding import Embedding
@@ -27,6 +28,7 @@ from bigmodel_lib.nn_numpy.positional import (
 from bigmodel_lib.nn_numpy.regularization import L1Penalty, L2Penalty
 
 __all__ = [
+    "Conv2d", "DigitsCNN", "Flatten", "MaxPool2d", "col2im", "conv_output_size", "im2col",
     "GELU", "MLP", "SGD", "Adam", "AdamW", "CrossEntropyLoss", "Dropout", "Embedding", "L1Penalty",
     "L2Penalty", "LayerNorm", "Linear", "MSELoss", "Module", "Optimizer", "Parameter", "ReLU",
     "Sequential", "Sigmoid", "Softmax", "Tanh", "log_softmax", "softmax", "softmax_backward",

@@ -8,6 +8,7 @@ from bigmodel_lib.nn_torch.attention import (
     masked_softmax,
     scaled_dot_product_attention,
 )
+from bigmodel_lib.nn_torch.cnn import Conv2d, DigitsCNN, Flatten, MaxPool2d
 from bigmodel_lib.nn_torch.container import Sequential
 from bigmodel_lib.nn_torch.dropout import Dropout
 from bigmodel_lib.nn_torch.embedding import Embedding
@@ -26,6 +27,7 @@ from bigmodel_lib.nn_torch.positional import (
 from bigmodel_lib.nn_torch.regularization import L1Penalty, L2Penalty
 
 __all__ = [
+    "Conv2d", "DigitsCNN", "Flatten", "MaxPool2d",
     "GELU", "MLP", "SGD", "Adam", "AdamW", "CrossEntropyLoss", "Dropout", "Embedding", "L1Penalty",
     "L2Penalty", "LayerNorm", "Linear", "MSELoss", "Module", "ReLU", "Sequential", "Sigmoid", "Softmax",
     "Tanh",
