@@ -34,12 +34,7 @@ CONV_CASES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _float64_default():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_default")
 
 
 def _image(shape=(2, 3, 7, 9), seed=1):

@@ -15,12 +15,7 @@ from tests.agreement import assert_same_pass
 X = np.random.default_rng(3).standard_normal((2, 4, 6))
 
 
-@pytest.fixture(autouse=True)
-def _float64_default():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_default")
 
 
 def _twin_pair(numpy_cls, torch_cls, *args, **kwargs):

@@ -395,6 +395,28 @@ def _check_same_batch(where: str, query: Any, keys: Any, values: Any) -> None:
             )
 
 
+def check_additive_inputs(where: str, query_dim: int, key_dim: int, query: Any, keys: Any, values: Any) -> None:
+    """Shapes of ``query (B, Lq, query_dim)``, ``keys (B, Lk, key_dim)``, ``values (B, Lk, dv)``.
+
+    Works on NumPy arrays and torch tensors (``nn_torch.AdditiveAttention`` uses it too).
+    """
+    for name, x, layout in (
+        ("query", query, f"(B, Lq, {query_dim})"),
+        ("keys", keys, f"(B, Lk, {key_dim})"),
+        ("values", values, "(B, Lk, dv)"),
+    ):
+        check_ndim(where, name, x, 3, layout)
+    check_features(where, "query", query, query_dim)
+    check_features(where, "keys", keys, key_dim)
+    check_floating(where, "values", values)
+    _check_same_batch(where, query, keys, values)
+    if values.shape[1] != keys.shape[1]:
+        raise ValueError(
+            f"{where}: 'values' expected shape ({keys.shape[0]}, {keys.shape[1]}, dv) (one row per key of "
+            f"'keys' {shape_str(keys)}), got {shape_str(values)}"
+        )
+
+
 class AdditiveAttention(Module):
     """Bahdanau et al. (2015) additive attention: ``a(s_i, h_j) = w_v^T tanh(W_q s_i + W_k h_j)``.
 
@@ -437,22 +459,9 @@ class AdditiveAttention(Module):
         need_weights: bool = False,
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         where = "AdditiveAttention"
-        for name, x, layout in (
-            ("query", query, f"(B, Lq, {self.query_dim})"),
-            ("keys", keys, f"(B, Lk, {self.key_dim})"),
-            ("values", values, "(B, Lk, dv)"),
-        ):
+        for name, x in (("query", query), ("keys", keys), ("values", values)):
             check_array(where, name, x)
-            check_ndim(where, name, x, 3, layout)
-        check_features(where, "query", query, self.query_dim)
-        check_features(where, "keys", keys, self.key_dim)
-        check_floating(where, "values", values)
-        _check_same_batch(where, query, keys, values)
-        if values.shape[1] != keys.shape[1]:
-            raise ValueError(
-                f"{where}: 'values' expected shape ({keys.shape[0]}, {keys.shape[1]}, dv) (one row per key of "
-                f"'keys' {shape_str(keys)}), got {shape_str(values)}"
-            )
+        check_additive_inputs(where, self.query_dim, self.key_dim, query, keys, values)
         b, lq, lk = query.shape[0], query.shape[1], keys.shape[1]
         if mask is not None:
             check_array(where, "mask", mask)

@@ -22,15 +22,18 @@ import torch
 import torch.nn.functional as F
 
 from bigmodel_lib._checks import (
-    check_features,
     check_floating,
     check_ndim,
     check_positive_int,
     check_probability,
     check_tensor,
-    shape_str,
 )
-from bigmodel_lib.nn_numpy.attention import _check_same_batch, check_attention_inputs, check_mask
+from bigmodel_lib.nn_numpy.attention import (
+    _check_same_batch,
+    check_additive_inputs,
+    check_attention_inputs,
+    check_mask,
+)
 from bigmodel_lib.nn_torch.linear import Linear
 from bigmodel_lib.nn_torch.module import Module
 
@@ -234,22 +237,9 @@ class AdditiveAttention(Module):
         need_weights: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         where = "AdditiveAttention"
-        for name, x, layout in (
-            ("query", query, f"(B, Lq, {self.query_dim})"),
-            ("keys", keys, f"(B, Lk, {self.key_dim})"),
-            ("values", values, "(B, Lk, dv)"),
-        ):
+        for name, x in (("query", query), ("keys", keys), ("values", values)):
             check_tensor(where, name, x)
-            check_ndim(where, name, x, 3, layout)
-        check_features(where, "query", query, self.query_dim)
-        check_features(where, "keys", keys, self.key_dim)
-        check_floating(where, "values", values)
-        _check_same_batch(where, query, keys, values)
-        if values.shape[1] != keys.shape[1]:
-            raise ValueError(
-                f"{where}: 'values' expected shape ({keys.shape[0]}, {keys.shape[1]}, dv) (one row per key of "
-                f"'keys' {shape_str(keys)}), got {shape_str(values)}"
-            )
+        check_additive_inputs(where, self.query_dim, self.key_dim, query, keys, values)
         if mask is not None:
             check_tensor(where, "mask", mask)
             check_mask(where, mask, (query.shape[0], query.shape[1], keys.shape[1]), "(B, Lq, Lk)")
