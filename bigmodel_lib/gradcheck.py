@@ -76,8 +76,9 @@ def check_gradients(
     ``module`` is an ``nn_numpy`` module (a loss too: its output is a scalar). Float inputs must be
     float64. ``wrt`` lists the positions of the inputs to check (default: every float input; a
     loss's target gets no gradient, so losses use ``wrt=(0,)``). ``max_entries`` bounds how many
-    entries of each array are perturbed (chosen at random with ``seed``). Integer inputs (token ids, class targets) are passed through unchecked.
-    Returns a :class:`GradCheckResult`; raises ``AssertionError`` on a mismatch unless told not to.
+    entries of each array are perturbed (chosen at random with ``seed``). Integer inputs (token
+    ids, class targets) are passed through unchecked. Returns a :class:`GradCheckResult`; raises
+    ``AssertionError`` on a mismatch unless told not to.
     """
     rng = np.random.default_rng(seed)
     for i, x in enumerate(inputs):

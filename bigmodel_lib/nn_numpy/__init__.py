@@ -26,8 +26,11 @@ from bigmodel_lib.nn_numpy.positional import (
     sinusoidal_positional_encoding,
 )
 from bigmodel_lib.nn_numpy.regularization import L1Penalty, L2Penalty
+from bigmodel_lib.nn_numpy.rnn import LSTM, RNN, LSTMCell, RNNCell, RNNWithOutput
+from bigmodel_lib.nn_numpy.seq2seq import Seq2Seq
 
 __all__ = [
+    "LSTM", "RNN", "LSTMCell", "RNNCell", "RNNWithOutput", "Seq2Seq",
     "Conv2d", "DigitsCNN", "Flatten", "MaxPool2d", "col2im", "conv_output_size", "im2col",
     "GELU", "MLP", "SGD", "Adam", "AdamW", "CrossEntropyLoss", "Dropout", "Embedding", "L1Penalty",
     "L2Penalty", "LayerNorm", "Linear", "MSELoss", "Module", "Optimizer", "Parameter", "ReLU",

@@ -25,8 +25,11 @@ from bigmodel_lib.nn_torch.positional import (
     sinusoidal_positional_encoding,
 )
 from bigmodel_lib.nn_torch.regularization import L1Penalty, L2Penalty
+from bigmodel_lib.nn_torch.rnn import LSTM, RNN, LSTMCell, RNNCell, RNNWithOutput
+from bigmodel_lib.nn_torch.seq2seq import Seq2Seq
 
 __all__ = [
+    "LSTM", "RNN", "LSTMCell", "RNNCell", "RNNWithOutput", "Seq2Seq",
     "Conv2d", "DigitsCNN", "Flatten", "MaxPool2d",
     "GELU", "MLP", "SGD", "Adam", "AdamW", "CrossEntropyLoss", "Dropout", "Embedding", "L1Penalty",
     "L2Penalty", "LayerNorm", "Linear", "MSELoss", "Module", "ReLU", "Sequential", "Sigmoid", "Softmax",
