@@ -28,8 +28,14 @@ from bigmodel_lib.nn_numpy.positional import (
 from bigmodel_lib.nn_numpy.regularization import L1Penalty, L2Penalty
 from bigmodel_lib.nn_numpy.rnn import LSTM, RNN, LSTMCell, RNNCell, RNNWithOutput
 from bigmodel_lib.nn_numpy.seq2seq import Seq2Seq
+from bigmodel_lib.nn_numpy.transformer import (
+    PositionwiseFeedForward,
+    TransformerDecoderLayer,
+    TransformerEncoderLayer,
+)
 
 __all__ = [
+    "PositionwiseFeedForward", "TransformerDecoderLayer", "TransformerEncoderLayer",
     "LSTM", "RNN", "LSTMCell", "RNNCell", "RNNWithOutput", "Seq2Seq",
     "Conv2d", "DigitsCNN", "Flatten", "MaxPool2d", "col2im", "conv_output_size", "im2col",
     "GELU", "MLP", "SGD", "Adam", "AdamW", "CrossEntropyLoss", "Dropout", "Embedding", "L1Penalty",

@@ -27,8 +27,14 @@ from bigmodel_lib.nn_torch.positional import (
 from bigmodel_lib.nn_torch.regularization import L1Penalty, L2Penalty
 from bigmodel_lib.nn_torch.rnn import LSTM, RNN, LSTMCell, RNNCell, RNNWithOutput
 from bigmodel_lib.nn_torch.seq2seq import Seq2Seq
+from bigmodel_lib.nn_torch.transformer import (
+    PositionwiseFeedForward,
+    TransformerDecoderLayer,
+    TransformerEncoderLayer,
+)
 
 __all__ = [
+    "PositionwiseFeedForward", "TransformerDecoderLayer", "TransformerEncoderLayer",
     "LSTM", "RNN", "LSTMCell", "RNNCell", "RNNWithOutput", "Seq2Seq",
     "Conv2d", "DigitsCNN", "Flatten", "MaxPool2d",
     "GELU", "MLP", "SGD", "Adam", "AdamW", "CrossEntropyLoss", "Dropout", "Embedding", "L1Penalty",
