@@ -33,8 +33,10 @@ from bigmodel_lib.nn_numpy.transformer import (
     TransformerDecoderLayer,
     TransformerEncoderLayer,
 )
+from bigmodel_lib.nn_numpy.transformer_model import TokenEmbedding, Transformer, TransformerDecoder, TransformerEncoder
 
 __all__ = [
+    "TokenEmbedding", "Transformer", "TransformerDecoder", "TransformerEncoder",
     "PositionwiseFeedForward", "TransformerDecoderLayer", "TransformerEncoderLayer",
     "LSTM", "RNN", "LSTMCell", "RNNCell", "RNNWithOutput", "Seq2Seq",
     "Conv2d", "DigitsCNN", "Flatten", "MaxPool2d", "col2im", "conv_output_size", "im2col",

@@ -32,8 +32,10 @@ from bigmodel_lib.nn_torch.transformer import (
     TransformerDecoderLayer,
     TransformerEncoderLayer,
 )
+from bigmodel_lib.nn_torch.transformer_model import TokenEmbedding, Transformer, TransformerDecoder, TransformerEncoder
 
 __all__ = [
+    "TokenEmbedding", "Transformer", "TransformerDecoder", "TransformerEncoder",
     "PositionwiseFeedForward", "TransformerDecoderLayer", "TransformerEncoderLayer",
     "LSTM", "RNN", "LSTMCell", "RNNCell", "RNNWithOutput", "Seq2Seq",
     "Conv2d", "DigitsCNN", "Flatten", "MaxPool2d",
