@@ -84,6 +84,29 @@ def check_layer_mask(where: str, name: str, mask: Any, target: tuple[int, int, i
         )
 
 
+def check_encoder_inputs(where: str, d_model: int, num_heads: int, x: Any, mask: Any) -> None:
+    """``x (B, L, d_model)`` and a mask broadcastable to ``(B, heads, L, L)`` (arrays or tensors)."""
+    check_sequence(where, "x", x, d_model)
+    b, length, _ = x.shape
+    check_layer_mask(where, "mask", mask, (b, num_heads, length, length))
+
+
+def check_decoder_inputs(
+    where: str, d_model: int, num_heads: int, x: Any, memory: Any, tgt_mask: Any, memory_mask: Any
+) -> None:
+    """``x (B, T, d)``, ``memory (B, S, d)`` of x's dtype, masks to ``(B, h, T, T)`` / ``(B, h, T, S)``.
+
+    Works on NumPy arrays and torch tensors (``nn_torch.TransformerDecoderLayer`` uses it too).
+    """
+    check_sequence(where, "x", x, d_model)
+    check_sequence(where, "memory", memory, d_model, batch=x.shape[0])
+    if memory.dtype != x.dtype:
+        raise TypeError(f"{where}: 'memory' expected the dtype of 'x' ({x.dtype}), got {memory.dtype}")
+    b, t, s = x.shape[0], x.shape[1], memory.shape[1]
+    check_layer_mask(where, "tgt_mask", tgt_mask, (b, num_heads, t, t))
+    check_layer_mask(where, "memory_mask", memory_mask, (b, num_heads, t, s))
+
+
 def _activation_name(where: str, module: Any) -> str:
     """``"relu"`` or ``"gelu"`` from a torch layer's ``activation`` (a function or a module)."""
     import torch.nn.functional as F
@@ -246,11 +269,9 @@ class TransformerEncoderLayer(Module):
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         where = "TransformerEncoderLayer"
         check_array(where, "x", x)
-        check_sequence(where, "x", x, self.d_model)
         if mask is not None:
             check_array(where, "mask", mask)
-        b, length, _ = x.shape
-        check_layer_mask(where, "mask", mask, (b, self.num_heads, length, length))
+        check_encoder_inputs(where, self.d_model, self.num_heads, x, mask)
 
         def attend(h: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
             result = self.self_attn(h, mask=mask, causal=causal, need_weights=need_weights)
@@ -369,16 +390,10 @@ class TransformerDecoderLayer(Module):
         where = "TransformerDecoderLayer"
         check_array(where, "x", x)
         check_array(where, "memory", memory)
-        check_sequence(where, "x", x, self.d_model)
-        check_sequence(where, "memory", memory, self.d_model, batch=x.shape[0])
-        if memory.dtype != x.dtype:
-            raise TypeError(f"{where}: 'memory' expected the dtype of 'x' ({x.dtype}), got {memory.dtype}")
         for name, m in (("tgt_mask", tgt_mask), ("memory_mask", memory_mask)):
             if m is not None:
                 check_array(where, name, m)
-        b, t, s, h = x.shape[0], x.shape[1], memory.shape[1], self.num_heads
-        check_layer_mask(where, "tgt_mask", tgt_mask, (b, h, t, t))
-        check_layer_mask(where, "memory_mask", memory_mask, (b, h, t, s))
+        check_decoder_inputs(where, self.d_model, self.num_heads, x, memory, tgt_mask, memory_mask)
 
         def self_attend(q: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
             result = self.self_attn(q, mask=tgt_mask, causal=causal, need_weights=need_weights)

@@ -13,9 +13,9 @@ from torch import nn
 from bigmodel_lib._checks import check_positive_int, check_probability, check_tensor
 from bigmodel_lib.nn_numpy.transformer import (
     check_activation,
+    check_decoder_inputs,
+    check_encoder_inputs,
     check_layer_config,
-    check_layer_mask,
-    check_sequence,
     layer_config_from_pytorch,
     layer_state_from_pytorch,
 )
@@ -115,11 +115,9 @@ class TransformerEncoderLayer(Module):
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         where = "TransformerEncoderLayer"
         check_tensor(where, "x", x)
-        check_sequence(where, "x", x, self.d_model)
         if mask is not None:
             check_tensor(where, "mask", mask)
-        b, length, _ = x.shape
-        check_layer_mask(where, "mask", mask, (b, self.num_heads, length, length))
+        check_encoder_inputs(where, self.d_model, self.num_heads, x, mask)
 
         def attend(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
             result = self.self_attn(h, mask=mask, causal=causal, need_weights=need_weights)
@@ -206,16 +204,10 @@ class TransformerDecoderLayer(Module):
         where = "TransformerDecoderLayer"
         check_tensor(where, "x", x)
         check_tensor(where, "memory", memory)
-        check_sequence(where, "x", x, self.d_model)
-        check_sequence(where, "memory", memory, self.d_model, batch=x.shape[0])
-        if memory.dtype != x.dtype:
-            raise TypeError(f"{where}: 'memory' expected the dtype of 'x' ({x.dtype}), got {memory.dtype}")
         for name, m in (("tgt_mask", tgt_mask), ("memory_mask", memory_mask)):
             if m is not None:
                 check_tensor(where, name, m)
-        b, t, s, h = x.shape[0], x.shape[1], memory.shape[1], self.num_heads
-        check_layer_mask(where, "tgt_mask", tgt_mask, (b, h, t, t))
-        check_layer_mask(where, "memory_mask", memory_mask, (b, h, t, s))
+        check_decoder_inputs(where, self.d_model, self.num_heads, x, memory, tgt_mask, memory_mask)
 
         def self_attend(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
             result = self.self_attn(q, mask=tgt_mask, causal=causal, need_weights=need_weights)
