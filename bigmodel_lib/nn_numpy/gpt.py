@@ -1,0 +1,180 @@
+"""A small GPT (decoder-only Transformer, Radford et al. 2018/2019), forward and backward in NumPy.
+
+Token ids in, next-token logits out::
+
+    x_0    = E[idx] + P[:T]                         # token embedding + learned position embedding (B, T, d)
+    x_l    = Block_l(x_{l-1})                       # l = 1..n_layer, each a pre-LN layer with CAUSAL self-attention
+    h      = LayerNorm_f(x_L)                       # (B, T, d)
+    logits = h E^T                                  # weight tying: the output layer IS the embedding (B, T, V)
+
+where ``Block(x) = h + FFN(LN_2(h))`` with ``h = x + CausalSelfAttn(LN_1(x))``. That block is exactly a
+pre-LN :class:`~bigmodel_lib.nn_numpy.transformer.TransformerEncoderLayer` (GELU feed-forward of width
+``4 d``) called with ``causal=True``: a GPT is the encoder stack of the Transformer with a causal mask
+and no encoder-decoder split. Position ``t`` sees tokens ``0..t`` only, so the logits at ``t`` are a
+prediction of token ``t + 1`` and one forward pass trains on all ``T`` predictions of a window at once.
+
+Backward: tying makes the embedding matrix receive two gradients that are summed,
+``dL/dE = g_logits^T h`` (output use) ``+ scatter(dL/dx_0)`` (lookup use). The PyTorch twin
+(``nn_torch.gpt``) has the same ``state_dict`` keys and adds the optimized pieces: SDPA with
+``is_causal``, a key/value cache for generation, AdamW parameter groups.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from bigmodel_lib._checks import check_array, check_positive_int, check_probability, dtype_name, is_integer, shape_str
+from bigmodel_lib.nn_numpy.container import Sequential
+from bigmodel_lib.nn_numpy.dropout import Dropout
+from bigmodel_lib.nn_numpy.embedding import Embedding
+from bigmodel_lib.nn_numpy.functional import require_cache
+from bigmodel_lib.nn_numpy.module import Module, Parameter
+from bigmodel_lib.nn_numpy.normalization import LayerNorm
+from bigmodel_lib.nn_numpy.transformer import TransformerEncoderLayer
+from bigmodel_lib.utils import get_numpy_rng
+
+__all__ = ["GPT", "GPTConfig", "check_gpt_config", "check_gpt_ids"]
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """Sizes of a GPT. ``d_ff = 4 d_model`` as in GPT-2; parameters (tied, with biases) are about
+    ``V d + T_max d + n_layer (12 d^2 + 13 d) + 2 d``.
+
+    vocab_size: number of token ids; block_size: the longest context (learned positions);
+    n_layer, n_head, d_model: depth, heads per layer (``d_model % n_head == 0``), width;
+    dropout: on embeddings, attention weights and residual branches (training only); bias: in Linear
+    and LayerNorm layers.
+    """
+
+    vocab_size: int = 256
+    block_size: int = 128
+    n_layer: int = 4
+    n_head: int = 4
+    d_model: int = 128
+    dropout: float = 0.0
+    bias: bool = True
+
+    @property
+    def d_ff(self) -> int:
+        return 4 * self.d_model
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain ``int``/``float``/``bool`` values: safe to store in a ``weights_only`` checkpoint."""
+        return asdict(self)
+
+
+def check_gpt_config(where: str, config: Any) -> None:
+    """Every size a positive int, ``d_model`` divisible by ``n_head``, ``dropout`` in [0, 1)."""
+    if not isinstance(config, GPTConfig):
+        raise TypeError(f"{where}: 'config' must be a GPTConfig, got {type(config).__name__}")
+    for name in ("vocab_size", "block_size", "n_layer", "n_head", "d_model"):
+        check_positive_int(where, f"config.{name}", getattr(config, name))
+    if config.d_model % config.n_head:
+        raise ValueError(
+            f"{where}: 'config.d_model' must be divisible by 'config.n_head', got d_model={config.d_model}, "
+            f"n_head={config.n_head}"
+        )
+    check_probability(where, "config.dropout", config.dropout)
+
+
+def check_gpt_ids(where: str, idx: Any, config: GPTConfig, *, start: int = 0, check_range: bool = True) -> None:
+    """``idx`` integer ``(B, T)`` with ``1 <= start + T <= block_size`` and ids in ``[0, vocab_size)``.
+
+    Works on NumPy arrays and torch tensors; ``check_range=False`` skips the value check (on a GPU it
+    would force a device synchronization).
+    """
+    if not is_integer(idx):
+        raise TypeError(f"{where}: 'idx' must hold integer token ids, got dtype {dtype_name(idx)}")
+    if idx.ndim != 2 or idx.shape[1] == 0:
+        raise ValueError(f"{where}: 'idx' expected shape (B, T) with T >= 1, got shape {shape_str(idx)}")
+    if start + idx.shape[1] > config.block_size:
+        where_from = f" after {start} cached tokens" if start else ""
+        raise ValueError(
+            f"{where}: 'idx' has T={idx.shape[1]} tokens{where_from}, more than block_size={config.block_size}; "
+            f"crop the context to its last {config.block_size - start} tokens"
+        )
+    if check_range and idx.shape[0] and (int(idx.min()) < 0 or int(idx.max()) >= config.vocab_size):
+        raise ValueError(
+            f"{where}: 'idx' values must be in [0, {config.vocab_size}), got values in "
+            f"[{int(idx.min())}, {int(idx.max())}]"
+        )
+
+
+class GPT(Module):
+    """Decoder-only Transformer language model; see the module docstring for the formulas.
+
+    ``forward(idx (B, T) ints) -> logits (B, T, vocab_size)``; ``backward(dL/dlogits)`` accumulates every
+    parameter's gradient (and returns None: token ids have no gradient).
+
+    Keys (as ``nn_torch.GPT``): ``tok_emb.weight (V, d)``, ``pos_emb.weight (block_size, d)``,
+    ``blocks.{l}.self_attn.in_proj.*``, ``blocks.{l}.self_attn.out_proj.*``, ``blocks.{l}.ffn.linear{1,2}.*``,
+    ``blocks.{l}.norm{1,2}.*``, ``norm_f.*``. There is no ``lm_head`` key: the output layer is ``tok_emb``.
+    Initialization as GPT-2: ``N(0, 0.02^2)`` weights, ``N(0, (0.02 / sqrt(2 n_layer))^2)`` for the two
+    projections that write into the residual stream, zero biases.
+    """
+
+    def __init__(self, config: GPTConfig, *, dtype: Any = np.float32, rng: np.random.Generator | None = None) -> None:
+        check_gpt_config("GPT", config)
+        self.config = config
+        rng = rng if rng is not None else get_numpy_rng()
+        d = config.d_model
+        self.tok_emb = Embedding(config.vocab_size, d, dtype=dtype, rng=rng)
+        self.pos_emb = Embedding(config.block_size, d, dtype=dtype, rng=rng)
+        self.dropout = Dropout(config.dropout, rng=rng)
+        self.blocks = Sequential(*[
+            TransformerEncoderLayer(d, config.n_head, config.d_ff, config.dropout, "gelu", norm_first=True,
+                                    bias=config.bias, dtype=dtype, rng=rng)
+            for _ in range(config.n_layer)
+        ])
+        self.norm_f = LayerNorm(d, bias=config.bias, dtype=dtype)
+        self._init_gpt2(rng)
+        self._h: np.ndarray | None = None
+
+    def _init_gpt2(self, rng: np.random.Generator) -> None:
+        residual_std = 0.02 / math.sqrt(2 * self.config.n_layer)
+        for name, param in self.named_parameters():
+            if name.endswith("bias") or ".norm" in name or name.startswith("norm_f"):
+                continue  # biases stay 0, LayerNorm gains stay 1
+            std = residual_std if name.endswith(("out_proj.weight", "linear2.weight")) else 0.02
+            param.data[...] = std * rng.standard_normal(param.data.shape)
+
+    def forward(self, idx: np.ndarray) -> np.ndarray:
+        check_array("GPT", "idx", idx)
+        check_gpt_ids("GPT", idx, self.config)
+        t = idx.shape[1]
+        x = self.tok_emb(idx) + self.pos_emb(np.arange(t))  # (B, T, d) + (T, d) -> (B, T, d)
+        x = self.dropout(x)
+        for block in self.blocks:
+            x = block(x, causal=True)  # (B, T, d) -> (B, T, d)
+        h = self.norm_f(x)
+        self._h = h
+        return h @ self.tok_emb.weight.data.T  # (B, T, d) @ (d, V) -> (B, T, V)
+
+    def backward(self, grad_out: np.ndarray) -> None:
+        h = require_cache(self, self._h)
+        expected = h.shape[:-1] + (self.config.vocab_size,)
+        if grad_out.shape != expected:
+            raise ValueError(f"GPT.backward: 'grad_out' expected shape {expected}, got shape {shape_str(grad_out)}")
+        w = self.tok_emb.weight
+        w.grad += np.einsum("btv,btd->vd", grad_out, h)  # output use of the tied matrix: g^T h (V, d)
+        g = self.norm_f.backward(grad_out @ w.data)  # (B, T, V) @ (V, d) -> (B, T, d)
+        for block in reversed(list(self.blocks)):
+            g = block.backward(g)
+        g = self.dropout.backward(g)
+        self.tok_emb.backward(g)  # lookup use of the tied matrix, added to the output use
+        self.pos_emb.backward(g.sum(axis=0))  # every sequence uses positions 0..T-1: (B, T, d) -> (T, d)
+        return None
+
+    def tied_parameters(self) -> list[Parameter]:
+        """The one matrix used twice (``tok_emb.weight``), for readers checking the tying."""
+        return [self.tok_emb.weight]
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return f"vocab_size={c.vocab_size}, block_size={c.block_size}, n_layer={c.n_layer}, " \
+               f"n_head={c.n_head}, d_model={c.d_model}"
