@@ -258,12 +258,20 @@ def resume_or_train(
     path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, train: Callable[[], TrainHistory],
     *, map_location: str | torch.device = "cpu",
 ) -> tuple[TrainHistory, bool]:
-    """Load ``path`` into ``model``/``optimizer`` if it exists (``weights_only=True``); else run ``train()``.
+    """Load ``path`` into ``model``/``optimizer`` if it holds a run of this very model; else run ``train()``.
 
     Returns ``(history, resumed)``. A notebook calls this so that re-running it reuses its trained
-    weights instead of training again.
+    weights instead of training again. The file is read with ``weights_only=True``; a checkpoint whose
+    stored model config differs from ``model.config`` (the knobs were changed) is ignored, with a message,
+    and the model is trained afresh (``train()`` is expected to overwrite the file).
     """
-    if Path(path).exists():
-        checkpoint = load_checkpoint(path, model, optimizer, map_location=map_location)
-        return load_history(checkpoint), True
+    path = Path(path)
+    if path.exists():
+        stored = torch.load(path, map_location="cpu", weights_only=True).get("config")
+        config = getattr(model, "_orig_mod", model).config
+        wanted = asdict(config) if hasattr(config, "__dataclass_fields__") else dict(config)
+        if stored == wanted:
+            checkpoint = load_checkpoint(path, model, optimizer, map_location=map_location)
+            return load_history(checkpoint), True
+        print(f"resume_or_train: {path} was saved for another model config; training afresh")
     return train(), False

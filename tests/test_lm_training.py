@@ -141,3 +141,18 @@ def test_training_loop_history_checkpoint_and_resume(tmp_path):
     for (name, a), b in zip(model.state_dict().items(), fresh.state_dict().values()):
         assert torch.equal(a, b), name
     assert fresh_opt.state_dict()["state"].keys() == opt.state_dict()["state"].keys()
+
+
+def test_a_checkpoint_of_another_config_is_ignored_and_the_model_retrained(tmp_path, capsys):
+    torch.manual_seed(0)
+    small = GPT(TINY)
+    path = tmp_path / "gpt.pt"
+    from bigmodel_lib.checkpoint import save_checkpoint
+
+    save_checkpoint(path, small, small.configure_optimizer(learning_rate=1e-3))
+    wider = GPT(GPTConfig(vocab_size=5, block_size=8, n_layer=1, n_head=2, d_model=32))
+    marker = lm_training.TrainHistory(train_seconds=1.0)
+    history, resumed = lm_training.resume_or_train(path, wider, wider.configure_optimizer(learning_rate=1e-3),
+                                                   lambda: marker)
+    assert history is marker and not resumed
+    assert "another model config" in capsys.readouterr().out

@@ -33,9 +33,11 @@ from bigmodel_lib.nn_numpy.transformer import (
     TransformerDecoderLayer,
     TransformerEncoderLayer,
 )
+from bigmodel_lib.nn_numpy.gpt import GPT, GPTConfig
 from bigmodel_lib.nn_numpy.transformer_model import TokenEmbedding, Transformer, TransformerDecoder, TransformerEncoder
 
 __all__ = [
+    "GPT", "GPTConfig",
     "TokenEmbedding", "Transformer", "TransformerDecoder", "TransformerEncoder",
     "PositionwiseFeedForward", "TransformerDecoderLayer", "TransformerEncoderLayer",
     "LSTM", "RNN", "LSTMCell", "RNNCell", "RNNWithOutput", "Seq2Seq",

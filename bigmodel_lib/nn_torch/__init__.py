@@ -32,9 +32,11 @@ from bigmodel_lib.nn_torch.transformer import (
     TransformerDecoderLayer,
     TransformerEncoderLayer,
 )
+from bigmodel_lib.nn_torch.gpt import GPT, GPTConfig, KVCache
 from bigmodel_lib.nn_torch.transformer_model import TokenEmbedding, Transformer, TransformerDecoder, TransformerEncoder
 
 __all__ = [
+    "GPT", "GPTConfig", "KVCache",
     "TokenEmbedding", "Transformer", "TransformerDecoder", "TransformerEncoder",
     "PositionwiseFeedForward", "TransformerDecoderLayer", "TransformerEncoderLayer",
     "LSTM", "RNN", "LSTMCell", "RNNCell", "RNNWithOutput", "Seq2Seq",
