@@ -37,3 +37,17 @@ def test_split_is_disjoint_contiguous_chunks_spread_over_the_stream():
         split_ids(ids, 1.0)
     with pytest.raises(ValueError, match="num_chunks"):
         split_ids(ids, 0.1, num_chunks=1)
+
+
+def test_corpus_does_not_depend_on_what_the_running_program_patched(monkeypatch):
+    """IPython replaces inspect.getfile; the corpus is read from source files, so it does not notice."""
+    import inspect
+
+    before = load_python_docs.__wrapped__()
+
+    def patched_getfile(obj):
+        """A replacement with a different docstring."""
+        return ""
+
+    monkeypatch.setattr(inspect, "getfile", patched_getfile)
+    assert load_python_docs.__wrapped__() == before

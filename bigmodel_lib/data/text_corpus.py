@@ -5,9 +5,9 @@ Nothing is downloaded. The corpus is
 1. the *topics* of the interactive help system (``pydoc_data.topics``, shipped with CPython): the
    chapters of the Python Language Reference -- statements, expressions, the data model -- as plain
    text, about 0.47 MB; then
-2. the docstrings of :data:`DOCSTRING_MODULES`, a fixed list of standard-library modules (each
-   module's docstring, then those of its public classes and functions in alphabetical order),
-   about 0.26 MB.
+2. the docstrings of :data:`DOCSTRING_MODULES`, a fixed list of standard-library modules, read from
+   their source files (each module's docstring, then those of its public classes, their public
+   methods and its public functions, in source order).
 
 It is deterministic for a given Python version (the text changes a little between versions, which
 is why :func:`corpus_summary` reports a SHA-256 to compare). Character level: :class:`CharTokenizer`
@@ -16,38 +16,52 @@ maps each distinct character to an id.
 
 from __future__ import annotations
 
+import ast
 import hashlib
-import importlib
-import inspect
 import sys
-import warnings
+import sysconfig
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 __all__ = ["DOCSTRING_MODULES", "CharTokenizer", "corpus_summary", "load_python_docs", "split_ids"]
 
 DOCSTRING_MODULES = (
-    "argparse", "collections", "contextlib", "csv", "dataclasses", "datetime", "decimal", "difflib",
-    "email.message", "enum", "functools", "heapq", "inspect", "io", "itertools", "json", "logging", "os",
-    "pathlib", "random", "re", "shutil", "socket", "statistics", "string", "subprocess", "tarfile",
-    "textwrap", "threading", "typing", "urllib.parse", "zipfile",
+    "argparse", "collections", "configparser", "contextlib", "csv", "dataclasses", "datetime", "difflib",
+    "email.message", "enum", "functools", "heapq", "inspect", "io", "json", "logging", "optparse", "os",
+    "pathlib", "pprint", "random", "re", "shutil", "socket", "statistics", "string", "subprocess", "tarfile",
+    "tempfile", "textwrap", "threading", "typing", "urllib.parse", "zipfile",
 )
 
 
 def _module_docstrings(module_name: str) -> str:
-    module = importlib.import_module(module_name)
-    parts = [inspect.getdoc(module) or ""]
-    for name in sorted(vars(module)):
-        obj = vars(module)[name]
-        if name.startswith("_") or inspect.ismodule(obj) or getattr(obj, "__module__", None) != module.__name__:
-            continue  # private names, sub-modules and names imported from elsewhere
-        with warnings.catch_warnings():  # typing.io / typing.re warn when their docstring is read
-            warnings.simplefilter("ignore", DeprecationWarning)
-            doc = inspect.getdoc(obj)
+    """The docstrings of a module's source file: the module's, then each public top-level class and
+    function's (with the docstrings of a class's public methods), in source order.
+
+    Read from the source with ``ast``, not from the imported module: a running program may replace
+    module attributes (IPython, for one, swaps ``inspect.getfile``), which would make the corpus depend
+    on what else is loaded.
+    """
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    base = stdlib / module_name.replace(".", "/")
+    source = next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.exists()), None)
+    if source is None:  # some modules (io, os) are frozen into the interpreter; their .py still ships
+        raise RuntimeError(f"text_corpus: no source file for the standard-library module {module_name!r} in {stdlib}")
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    parts = [ast.get_docstring(tree) or ""]
+    public = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+    for node in tree.body:
+        if not isinstance(node, public) or node.name.startswith("_"):
+            continue
+        doc = ast.get_docstring(node)
         if doc:
-            parts.append(f"{name}\n{doc}")
+            parts.append(f"{node.name}\n{doc}")
+        if isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, public) and not item.name.startswith("_") and ast.get_docstring(item):
+                    parts.append(f"{node.name}.{item.name}\n{ast.get_docstring(item)}")
     return "\n\n".join(p for p in parts if p)
 
 
