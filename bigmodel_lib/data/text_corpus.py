@@ -113,7 +113,7 @@ class CharTokenizer:
         return "".join(self.chars[int(i)] for i in np.asarray(ids).reshape(-1))
 
 
-def split_ids(ids: np.ndarray, val_fraction: float = 0.1, num_chunks: int = 50) -> tuple[np.ndarray, np.ndarray]:
+def split_ids(ids: np.ndarray, val_fraction: float = 0.1, num_chunks: int = 200) -> tuple[np.ndarray, np.ndarray]:
     """``(train, val)``: cut the stream into ``num_chunks`` contiguous pieces, send an evenly spread
     ``val_fraction`` of them to validation and the rest to training (each side concatenated in order).
 
