@@ -36,8 +36,11 @@ notebooks: install
 	$(PY) -m pytest $(NBVAL) chapters
 
 # Speed claims live here, as ratios measured in one run (not in timed unit tests).
+# attention: pass/fail requirements; scaling and gpt: tables only (docs/performance.md).
 benchmark: install
 	$(PY) -m bigmodel_lib.benchmarks.attention
+	$(PY) -m bigmodel_lib.benchmarks.scaling
+	$(PY) -m bigmodel_lib.benchmarks.gpt
 
 # Strip outputs and execution counts before committing a notebook you ran.
 clean-notebooks: install

@@ -70,3 +70,33 @@ def test_perplexity_and_the_wrong_base():
     assert ch04_gpt.perplexity.checker(math.exp(1.5))[0]
     ok, feedback = ch04_gpt.perplexity.checker(2**1.5)
     assert not ok and "natural logarithm" in feedback
+
+
+# -- notebook 04.6 (performance) ------------------------------------------------------------------------------
+
+from bigmodel_lib.benchmarks import hardware, scaling  # noqa: E402
+from bigmodel_lib.exercises import ch04_performance  # noqa: E402
+
+PERFORMANCE = [ch04_performance.attention_memory, ch04_performance.model_flops_utilization]
+
+
+@pytest.mark.parametrize("exercise", PERFORMANCE, ids=lambda e: e.key)
+def test_performance_references_pass_and_nonsense_fails(exercise, capsys):
+    assert exercise.check(exercise.reference()) is True
+    assert exercise.check(...) is False and exercise.check("no idea") is False
+    assert exercise.prompt and exercise.hints and exercise.solution_text
+
+
+def test_performance_answers_equal_the_benchmark_libraries_own_formulas():
+    s = ch04_performance.MEMORY_SHAPE
+    computed = scaling.attention_weights_bytes(s["batch"], s["heads"], s["length"], s["bytes"])
+    assert ch04_performance.attention_memory.checker(computed)[0]
+    ok, feedback = ch04_performance.attention_memory.checker(computed * 2)
+    assert not ok and "2 bytes" in feedback
+    r = ch04_performance.MFU_RUN
+    per_token = 6 * r["N"] + 12 * r["n_layer"] * r["d_model"] * r["seq_len"]
+    assert ch04_performance.model_flops_utilization.checker(hardware.mfu(r["tokens_per_s"], per_token,
+                                                                         r["dense_peak"]))[0]
+    ok, feedback = ch04_performance.model_flops_utilization.checker(
+        hardware.mfu(r["tokens_per_s"], per_token, 2 * r["dense_peak"]))
+    assert not ok and "sparse" in feedback

@@ -102,8 +102,8 @@ def _cache_bytes(kv: int = 2, bytes_per_number: int = CACHE_BYTES_PER_NUMBER, he
 cache_memory = Exercise(
     key="ch04.cache_memory",
     prompt=(
-        "The KV cache of ch04_gpt.EXERCISE_CONFIG for a batch of CACHE_BATCH = 8 sequences filled to block_size = 256,\n"
-        "stored in bfloat16 (2 bytes per number): how many BYTES does it take?"
+        "The KV cache of ch04_gpt.EXERCISE_CONFIG for a batch of CACHE_BATCH = 8 sequences filled to\n"
+        "block_size = 256, stored in bfloat16 (2 bytes per number): how many BYTES does it take?"
     ),
     checker=close_to_or_known_mistake(
         _cache_bytes,
@@ -123,7 +123,8 @@ cache_memory = Exercise(
         "Multiply by n_layer and by 2 bytes.",
     ],
     reference=_cache_bytes,
-    solution_text=f"2 x n_layer x B x T x d_model x 2 bytes = {_cache_bytes():,} bytes ({_cache_bytes() / 2**20:.1f} MiB)",
+    solution_text=(f"2 x n_layer x B x T x d_model x 2 bytes = {_cache_bytes():,} bytes "
+                   f"({_cache_bytes() / 2**20:.1f} MiB)"),
 )
 
 

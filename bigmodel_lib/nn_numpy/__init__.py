@@ -13,6 +13,7 @@ from bigmodel_lib.nn_numpy.container import Sequential
 from bigmodel_lib.nn_numpy.dropout import Dropout
 from bigmodel_lib.nn_numpy.embedding import Embedding
 from bigmodel_lib.nn_numpy.functional import log_softmax, softmax, softmax_backward
+from bigmodel_lib.nn_numpy.gpt import GPT, GPTConfig
 from bigmodel_lib.nn_numpy.linear import Linear
 from bigmodel_lib.nn_numpy.losses import CrossEntropyLoss, MSELoss
 from bigmodel_lib.nn_numpy.mlp import MLP
@@ -33,7 +34,6 @@ from bigmodel_lib.nn_numpy.transformer import (
     TransformerDecoderLayer,
     TransformerEncoderLayer,
 )
-from bigmodel_lib.nn_numpy.gpt import GPT, GPTConfig
 from bigmodel_lib.nn_numpy.transformer_model import TokenEmbedding, Transformer, TransformerDecoder, TransformerEncoder
 
 __all__ = [

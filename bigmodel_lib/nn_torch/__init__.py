@@ -12,6 +12,7 @@ from bigmodel_lib.nn_torch.cnn import Conv2d, DigitsCNN, Flatten, MaxPool2d
 from bigmodel_lib.nn_torch.container import Sequential
 from bigmodel_lib.nn_torch.dropout import Dropout
 from bigmodel_lib.nn_torch.embedding import Embedding
+from bigmodel_lib.nn_torch.gpt import GPT, GPTConfig, KVCache
 from bigmodel_lib.nn_torch.linear import Linear
 from bigmodel_lib.nn_torch.losses import CrossEntropyLoss, MSELoss
 from bigmodel_lib.nn_torch.mlp import MLP
@@ -32,7 +33,6 @@ from bigmodel_lib.nn_torch.transformer import (
     TransformerDecoderLayer,
     TransformerEncoderLayer,
 )
-from bigmodel_lib.nn_torch.gpt import GPT, GPTConfig, KVCache
 from bigmodel_lib.nn_torch.transformer_model import TokenEmbedding, Transformer, TransformerDecoder, TransformerEncoder
 
 __all__ = [
