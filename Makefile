@@ -36,11 +36,12 @@ notebooks: install
 	$(PY) -m pytest $(NBVAL) chapters
 
 # Speed claims live here, as ratios measured in one run (not in timed unit tests).
-# attention: pass/fail requirements; scaling and gpt: tables only (docs/performance.md).
+# attention: pass/fail requirements; scaling and gpt: tables only (docs/performance.md), one thread each:
+# with NumPy's and PyTorch's thread pools both active on a small CPU, they starve each other.
 benchmark: install
 	$(PY) -m bigmodel_lib.benchmarks.attention
-	$(PY) -m bigmodel_lib.benchmarks.scaling
-	$(PY) -m bigmodel_lib.benchmarks.gpt
+	$(PY) -m bigmodel_lib.benchmarks.scaling --threads 1
+	$(PY) -m bigmodel_lib.benchmarks.gpt --threads 1
 
 # Strip outputs and execution counts before committing a notebook you ran.
 clean-notebooks: install

@@ -182,6 +182,19 @@ def _backward(out: torch.Tensor, inputs: Sequence[torch.Tensor]) -> None:
 # -- time: attention --------------------------------------------------------------------------------
 
 
+def _torch_attention_passes(qkv: list[torch.Tensor]) -> dict[str, Callable[[], None]]:
+    """``{"forward": ..., "forward+backward": ...}`` closures of the library's torch SDPA on ``q, k, v``."""
+
+    def forward() -> None:
+        with torch.no_grad():
+            nn_torch.scaled_dot_product_attention(*qkv)
+
+    def forward_backward() -> None:
+        _backward(nn_torch.scaled_dot_product_attention(*qkv), tuple(qkv))
+
+    return {"forward": forward, "forward+backward": forward_backward}
+
+
 def time_attention(
     lengths: Sequence[int] = CPU_LENGTHS,
     *,
@@ -214,33 +227,18 @@ def time_attention(
         q, k, v = _rng_arrays((batch, heads, length, d_head), 3)  # each (B, h, L, d_head)
         functions: dict[tuple[str, str, str], Callable[[], object]] = {}
         if on_cpu:
-            tq, tk, tv = (torch.from_numpy(a).requires_grad_(True) for a in (q, k, v))
 
             def numpy_forward(q=q, k=k, v=v) -> None:
                 nn_numpy.scaled_dot_product_attention(q, k, v)
 
-            def torch_forward(tq=tq, tk=tk, tv=tv) -> None:
-                with torch.no_grad():
-                    nn_torch.scaled_dot_product_attention(tq, tk, tv)
-
-            def torch_forward_backward(tq=tq, tk=tk, tv=tv) -> None:
-                _backward(nn_torch.scaled_dot_product_attention(tq, tk, tv), (tq, tk, tv))
-
             functions[("numpy", "cpu", "forward")] = numpy_forward
-            functions[("torch-cpu", "cpu", "forward")] = torch_forward
-            functions[("torch-cpu", "cpu", "forward+backward")] = torch_forward_backward
+            cpu_tensors = [torch.from_numpy(a).requires_grad_(True) for a in (q, k, v)]
+            for pass_, fn in _torch_attention_passes(cpu_tensors).items():
+                functions[("torch-cpu", "cpu", pass_)] = fn
         if use_cuda:
-            gq, gk, gv = (torch.from_numpy(a).to(cuda).requires_grad_(True) for a in (q, k, v))
-
-            def cuda_forward(gq=gq, gk=gk, gv=gv) -> None:
-                with torch.no_grad():
-                    nn_torch.scaled_dot_product_attention(gq, gk, gv)
-
-            def cuda_forward_backward(gq=gq, gk=gk, gv=gv) -> None:
-                _backward(nn_torch.scaled_dot_product_attention(gq, gk, gv), (gq, gk, gv))
-
-            functions[("torch-cuda", "cuda", "forward")] = cuda_forward
-            functions[("torch-cuda", "cuda", "forward+backward")] = cuda_forward_backward
+            cuda_tensors = [torch.from_numpy(a).to(cuda).requires_grad_(True) for a in (q, k, v)]
+            for pass_, fn in _torch_attention_passes(cuda_tensors).items():
+                functions[("torch-cuda", "cuda", pass_)] = fn
         if not functions:
             continue
         for (impl, device, pass_), timing in timed(functions, warmup=warmup, repeats=repeats, cuda=use_cuda).items():
