@@ -156,3 +156,17 @@ def test_a_checkpoint_of_another_config_is_ignored_and_the_model_retrained(tmp_p
                                                    lambda: marker)
     assert history is marker and not resumed
     assert "another model config" in capsys.readouterr().out
+
+
+def test_bfloat16_autocast_path_runs_on_the_cpu_and_keeps_float32_weights():
+    """The GPU recipe (autocast to bfloat16) exercised where it can be: CPU autocast supports bfloat16 too."""
+    torch.manual_seed(0)
+    model = GPT(TINY)
+    opt = model.configure_optimizer(learning_rate=1e-2, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(0)
+    batch = get_batch(_periodic_stream(), 8, 8, gen)
+    losses = [train_step(model, opt, *batch, amp_dtype=torch.bfloat16).item() for _ in range(30)]
+    assert all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert estimate_loss(model, [batch], amp_dtype=torch.bfloat16) < losses[0]
+    assert lm_training.maybe_compile(model, "cpu") is model  # compiling is for CUDA only
