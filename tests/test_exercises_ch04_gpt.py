@@ -2,7 +2,6 @@
 
 import math
 
-import pytest
 import torch
 
 from bigmodel_lib.exercises import ch04_gpt
@@ -14,14 +13,6 @@ EXERCISES = [getattr(ch04_gpt, name) for name in ch04_gpt.__all__ if isinstance(
 
 def test_every_exercise_of_the_notebook_is_listed():
     assert len(EXERCISES) == 5 and len({e.key for e in EXERCISES}) == 5
-
-
-@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.key)
-def test_reference_solution_passes_and_nonsense_fails(exercise, capsys):
-    assert exercise.check(exercise.reference()) is True
-    assert "correct" in capsys.readouterr().out
-    assert exercise.check(...) is False and exercise.check("no idea") is False
-    assert exercise.prompt and exercise.hints and exercise.solution_text
 
 
 def test_parameter_count_and_flops_equal_the_models_own_numbers():
@@ -76,15 +67,6 @@ def test_perplexity_and_the_wrong_base():
 
 from bigmodel_lib.benchmarks import hardware, scaling  # noqa: E402
 from bigmodel_lib.exercises import ch04_performance  # noqa: E402
-
-PERFORMANCE = [ch04_performance.attention_memory, ch04_performance.model_flops_utilization]
-
-
-@pytest.mark.parametrize("exercise", PERFORMANCE, ids=lambda e: e.key)
-def test_performance_references_pass_and_nonsense_fails(exercise, capsys):
-    assert exercise.check(exercise.reference()) is True
-    assert exercise.check(...) is False and exercise.check("no idea") is False
-    assert exercise.prompt and exercise.hints and exercise.solution_text
 
 
 def test_performance_answers_equal_the_benchmark_libraries_own_formulas():

@@ -483,3 +483,35 @@ def test_every_playground_leaves_a_static_png(make) -> None:
     bundle = widget._repr_mimebundle_()
     assert WIDGET_VIEW in bundle
     assert pixels(base64.b64decode(bundle["image/png"])).shape == pixels(widget.png()).shape
+
+
+@pytest.mark.parametrize("package", ["numpy", "torch"])
+def test_capture_finds_the_attention_inside_whole_transformer_layers(package) -> None:
+    """Encoder/decoder layers take need_weights but are not attention modules: their MHAs are wrapped,
+    and each call is classified by its real key (a decoder layer returns three values, once a crash)."""
+    import numpy as np
+    import torch
+
+    from bigmodel_lib import nn_numpy, nn_torch
+    from bigmodel_lib.viz import capture_attention
+
+    cfg = {"src_vocab": 7, "tgt_vocab": 9, "d_model": 8, "num_heads": 2, "d_ff": 12, "num_encoder_layers": 2,
+           "num_decoder_layers": 1, "max_len": 16, "pad_id": 0}
+    src = np.array([[3, 4, 5, 6, 0], [4, 4, 3, 0, 0]])
+    tgt = np.array([[1, 5, 6], [1, 7, 8]])
+    if package == "numpy":
+        model = nn_numpy.Transformer(**cfg, rng=np.random.default_rng(0))
+        run = lambda: model(src, tgt)  # noqa: E731
+    else:
+        torch.manual_seed(0)
+        model = nn_torch.Transformer(**cfg).eval()
+        run = lambda: model(torch.from_numpy(src), torch.from_numpy(tgt))  # noqa: E731
+    with capture_attention(model) as att:
+        out = run()
+    assert sorted(att) == ["decoder.layers.0.cross_attn", "decoder.layers.0.self_attn",
+                           "encoder.layers.0.self_attn", "encoder.layers.1.self_attn"]
+    assert att.names("self") == ["encoder.layers.0.self_attn", "encoder.layers.1.self_attn"]
+    assert att.names("causal") == ["decoder.layers.0.self_attn"]
+    assert att.names("cross") == ["decoder.layers.0.cross_attn"]
+    assert att["decoder.layers.0.cross_attn"][0].shape == (2, 2, 3, 5)
+    assert out.shape == (2, 3, 9)

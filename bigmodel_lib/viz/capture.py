@@ -20,7 +20,10 @@ kernel again, which never materialises the weights. Capturing costs speed only w
 An *attention module* is one of the library's attention classes, ``torch.nn.MultiheadAttention``,
 or any module whose ``forward`` takes a ``need_weights`` argument (your own layers too). Attention
 modules inside another one (``nn_numpy.MultiHeadAttention.attention``) are not wrapped: the outer
-module already reports their weights, per head.
+module already reports their weights, per head. A module built *around* attention modules whose
+``forward`` takes ``need_weights`` but no key (``TransformerEncoderLayer(x, mask, need_weights=...)``,
+``TransformerDecoderLayer(x, memory, ...)``) is not an attention module itself: the attention modules
+inside it are wrapped instead. The keys are found by name (``key``, ``k`` or ``keys``).
 
 Each call is also classified, so encoder, decoder and cross-attention can be told apart (the
 explorer offers a toggle between them):
@@ -98,6 +101,9 @@ def _call_convention(module: Any) -> _CallConvention | None:
     default = params["need_weights"].default
     positional = [p.name for p in params.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     builtin = _is_torch_builtin_mha(module)
+    key_arg = next((name for name in _KEY_NAMES if name in params), None)
+    if key_arg is None and _has_attention_below(module):
+        return None  # a layer built AROUND attention (e.g. a Transformer layer): its attention is inside
     mask_arg = "attn_mask" if builtin else ("mask" if "mask" in params else None)
     causal_arg = next((name for name in ("causal", "is_causal") if name in params), None)
     return _CallConvention(
@@ -107,10 +113,32 @@ def _call_convention(module: Any) -> _CallConvention | None:
         per_head_flag="average_attn_weights" if "average_attn_weights" in params else None,
         mask_allows=not builtin,
         query_arg=positional[0] if positional else "query",
-        key_arg=positional[1] if len(positional) > 1 else None,
+        key_arg=key_arg,
         mask_arg=mask_arg,
         causal_arg=causal_arg,
     )
+
+
+#: Parameter names that mark a forward taking separate keys: only an attention module itself has one.
+_KEY_NAMES = ("key", "k", "keys")
+
+
+def _has_attention_below(module: Any) -> bool:
+    """Does any sub-module (at any depth) look like an attention module (``need_weights`` and a key)?"""
+    stack, seen = list(_children(module)), {id(module)}
+    while stack:
+        _, child = stack.pop()
+        if id(child) in seen:
+            continue
+        seen.add(id(child))
+        try:
+            params = inspect.signature(child.forward).parameters
+        except (AttributeError, TypeError, ValueError):
+            params = {}
+        if "need_weights" in params and any(name in params for name in _KEY_NAMES):
+            return True
+        stack.extend(_children(child))
+    return False
 
 
 def _children(module: Any) -> Iterator[tuple[str, Any]]:
