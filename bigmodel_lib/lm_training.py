@@ -256,22 +256,27 @@ def load_history(checkpoint: dict[str, Any]) -> TrainHistory:
 
 def resume_or_train(
     path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, train: Callable[[], TrainHistory],
-    *, map_location: str | torch.device = "cpu",
+    *, train_config: TrainConfig | None = None, map_location: str | torch.device = "cpu",
 ) -> tuple[TrainHistory, bool]:
     """Load ``path`` into ``model``/``optimizer`` if it holds a run of this very model; else run ``train()``.
 
     Returns ``(history, resumed)``. A notebook calls this so that re-running it reuses its trained
-    weights instead of training again. The file is read with ``weights_only=True``; a checkpoint whose
-    stored model config differs from ``model.config`` (the knobs were changed) is ignored, with a message,
-    and the model is trained afresh (``train()`` is expected to overwrite the file).
+    weights instead of training again. The file is read with ``weights_only=True``. A checkpoint whose
+    stored model config differs from ``model.config``, or (when ``train_config`` is given) whose stored
+    training config differs from it -- the knobs were changed -- is ignored, with a message, and the model
+    is trained afresh (``train()`` is expected to overwrite the file).
     """
     path = Path(path)
     if path.exists():
-        stored = torch.load(path, map_location="cpu", weights_only=True).get("config")
+        stored = torch.load(path, map_location="cpu", weights_only=True)
         config = getattr(model, "_orig_mod", model).config
         wanted = asdict(config) if hasattr(config, "__dataclass_fields__") else dict(config)
-        if stored == wanted:
+        stored_train = stored.get("extra", {}).get("train_config")
+        same_training = train_config is None or stored_train == asdict(train_config)
+        if stored.get("config") == wanted and same_training:
             checkpoint = load_checkpoint(path, model, optimizer, map_location=map_location)
             return load_history(checkpoint), True
-        print(f"resume_or_train: {path} was saved for another model config; training afresh")
+        what = "model config" if stored.get("config") != wanted else "training config"
+        print(f"resume_or_train: {path} was saved with another {what}; training afresh")
     return train(), False
+

@@ -4,6 +4,7 @@ bigram baseline, the loop with its history, and resuming from a checkpoint inste
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -156,6 +157,22 @@ def test_a_checkpoint_of_another_config_is_ignored_and_the_model_retrained(tmp_p
                                                    lambda: marker)
     assert history is marker and not resumed
     assert "another model config" in capsys.readouterr().out
+
+
+def test_a_checkpoint_of_other_training_knobs_is_ignored_when_the_config_is_given(tmp_path, capsys):
+    from bigmodel_lib.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = GPT(TINY)
+    opt = model.configure_optimizer(learning_rate=1e-3)
+    path = save_checkpoint(tmp_path / "gpt.pt", model, opt, extra={"train_config": asdict(TrainConfig(steps=10)),
+                                                                   "history": lm_training.TrainHistory().to_dict()})
+    marker = lm_training.TrainHistory(train_seconds=1.0)
+    history, resumed = lm_training.resume_or_train(path, model, opt, lambda: marker,
+                                                   train_config=TrainConfig(steps=20))
+    assert history is marker and not resumed and "another training config" in capsys.readouterr().out
+    _, resumed = lm_training.resume_or_train(path, model, opt, lambda: marker, train_config=TrainConfig(steps=10))
+    assert resumed
 
 
 def test_bfloat16_autocast_path_runs_on_the_cpu_and_keeps_float32_weights():
