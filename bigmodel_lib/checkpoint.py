@@ -22,13 +22,14 @@ from typing import Any
 
 import torch
 
-__all__ = ["CHECKPOINT_FORMAT", "load_checkpoint", "save_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "load_checkpoint", "model_config_dict", "restore_checkpoint", "save_checkpoint"]
 
 CHECKPOINT_FORMAT = "bigmodel-checkpoint/1"
 
 
-def _plain_config(model: torch.nn.Module) -> dict[str, Any] | None:
-    config = getattr(model, "config", None)
+def model_config_dict(model: torch.nn.Module) -> dict[str, Any] | None:
+    """``model.config`` as a plain dict (what a checkpoint stores), or ``None`` for a model without one."""
+    config = getattr(_unwrap(model), "config", None)
     if config is None:
         return None
     if dataclasses.is_dataclass(config):
@@ -63,7 +64,7 @@ def save_checkpoint(
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "step": int(step),
-        "config": _plain_config(model),
+        "config": model_config_dict(model),
         "extra": extra or {},
     }
     tmp = path.with_name(path.name + ".tmp")
@@ -98,10 +99,21 @@ def load_checkpoint(
     checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"load_checkpoint: {path} is not a {CHECKPOINT_FORMAT!r} checkpoint")
+    restore_checkpoint(checkpoint, model, optimizer, source=str(path))
+    return checkpoint
+
+
+def restore_checkpoint(
+    checkpoint: dict[str, Any],
+    model: torch.nn.Module | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    *,
+    source: str = "the checkpoint",
+) -> None:
+    """Put a checkpoint already read by :func:`load_checkpoint` into ``model`` and/or ``optimizer``."""
     if model is not None:
         _unwrap(model).load_state_dict(checkpoint["model"])
     if optimizer is not None:
         if checkpoint["optimizer"] is None:
-            raise ValueError(f"load_checkpoint: {path} holds no optimizer state")
+            raise ValueError(f"load_checkpoint: {source} holds no optimizer state")
         optimizer.load_state_dict(checkpoint["optimizer"])
-    return checkpoint

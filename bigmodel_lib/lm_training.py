@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from bigmodel_lib.checkpoint import load_checkpoint, save_checkpoint
+from bigmodel_lib.checkpoint import load_checkpoint, model_config_dict, restore_checkpoint, save_checkpoint
 
 __all__ = [
     "TrainConfig",
@@ -268,15 +268,13 @@ def resume_or_train(
     """
     path = Path(path)
     if path.exists():
-        stored = torch.load(path, map_location="cpu", weights_only=True)
-        config = getattr(model, "_orig_mod", model).config
-        wanted = asdict(config) if hasattr(config, "__dataclass_fields__") else dict(config)
-        stored_train = stored.get("extra", {}).get("train_config")
-        same_training = train_config is None or stored_train == asdict(train_config)
-        if stored.get("config") == wanted and same_training:
-            checkpoint = load_checkpoint(path, model, optimizer, map_location=map_location)
+        checkpoint = load_checkpoint(path, map_location=map_location)  # read once, restored below if it fits
+        same_model = checkpoint["config"] == model_config_dict(model)
+        same_training = train_config is None or checkpoint["extra"].get("train_config") == asdict(train_config)
+        if same_model and same_training:
+            restore_checkpoint(checkpoint, model, optimizer, source=str(path))
             return load_history(checkpoint), True
-        what = "model config" if stored.get("config") != wanted else "training config"
+        what = "model config" if not same_model else "training config"
         print(f"resume_or_train: {path} was saved with another {what}; training afresh")
     return train(), False
 

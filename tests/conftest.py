@@ -20,3 +20,19 @@ def float64_default():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(previous)
+
+
+@pytest.fixture
+def fused_sdpa_calls(monkeypatch):
+    """A list that grows by one at every call of ``F.scaled_dot_product_attention`` (the fused path)."""
+    import torch
+
+    calls: list[int] = []
+    fused = torch.nn.functional.scaled_dot_product_attention
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return fused(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+    return calls

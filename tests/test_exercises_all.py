@@ -19,11 +19,12 @@ import bigmodel_lib.exercises as exercises_package
 from bigmodel_lib.exercises.core import Exercise
 
 MODULES = sorted(m.name for m in pkgutil.iter_modules(exercises_package.__path__) if m.name != "core")
+LOADED = {module: importlib.import_module(f"bigmodel_lib.exercises.{module}") for module in MODULES}
 ALL = [
-    (module, name, getattr(importlib.import_module(f"bigmodel_lib.exercises.{module}"), name))
+    (module, name, getattr(LOADED[module], name))
     for module in MODULES
-    for name in importlib.import_module(f"bigmodel_lib.exercises.{module}").__all__
-    if isinstance(getattr(importlib.import_module(f"bigmodel_lib.exercises.{module}"), name), Exercise)
+    for name in LOADED[module].__all__
+    if isinstance(getattr(LOADED[module], name), Exercise)
 ]
 IDS = [exercise.key for _, _, exercise in ALL]
 NOTEBOOK_TEXT = "\n".join(p.read_text(encoding="utf-8")

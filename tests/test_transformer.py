@@ -281,15 +281,8 @@ def test_numpy_gradients_with_weights_equal_torch_autograd(kind):
 # -- the PyTorch fast path and dropout ------------------------------------------------------------------------------
 
 
-def test_torch_layers_keep_the_fused_attention_path(monkeypatch):
-    calls = []
-    fused = torch.nn.functional.scaled_dot_product_attention
-
-    def spy(*args, **kwargs):
-        calls.append(1)
-        return fused(*args, **kwargs)
-
-    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+def test_torch_layers_keep_the_fused_attention_path(fused_sdpa_calls):
+    calls = fused_sdpa_calls
     x, mem, _, tgt_pad, mem_pad = (t.float() if t.is_floating_point() else t for t in _data())
     enc, dec = t_tf.TransformerEncoderLayer(D, H, FF), t_tf.TransformerDecoderLayer(D, H, FF, norm_first=True)
     enc(x, ~tgt_pad[:, None, None, :])

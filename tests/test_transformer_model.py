@@ -213,15 +213,8 @@ def test_bad_input_is_refused(package):
             np_tm.Transformer(**TINY).backward(np.zeros((1, 2, 9)))
 
 
-def test_torch_model_keeps_the_fused_attention_path(monkeypatch):
-    calls = []
-    fused = torch.nn.functional.scaled_dot_product_attention
-
-    def spy(*args, **kwargs):
-        calls.append(1)
-        return fused(*args, **kwargs)
-
-    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+def test_torch_model_keeps_the_fused_attention_path(fused_sdpa_calls):
+    calls = fused_sdpa_calls
     model = t_tm.Transformer(**TINY)  # float32, 2 encoder + 2 decoder layers
     logits = model(torch.tensor([[3, 4, 0]]), torch.tensor([[1, 3]]))
     assert logits.shape == (1, 2, 9) and logits.dtype == torch.float32

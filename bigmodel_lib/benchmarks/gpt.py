@@ -18,6 +18,7 @@ the GPU supports it) and ``torch.compile``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -340,7 +341,7 @@ def bench_generation(
         if context <= prompt_len:
             raise ValueError(f"{where}: every context length must exceed prompt_len={prompt_len}, got {context}")
         torch.manual_seed(seed)
-        model = GPT(GPTConfig(**{**base.to_dict(), "block_size": context}), device=device).eval()
+        model = GPT(dataclasses.replace(base, block_size=context), device=device).eval()
         prompt = torch.randint(0, base.vocab_size, (1, prompt_len), generator=torch.Generator().manual_seed(seed))
         prompt = prompt.to(device)
         new = context - prompt_len

@@ -27,17 +27,18 @@ from typing import Any
 
 import numpy as np
 
-from bigmodel_lib._checks import check_array, check_positive_int, check_probability, dtype_name, is_integer, shape_str
+from bigmodel_lib._checks import check_array, check_positive_int, check_probability, shape_str
 from bigmodel_lib.nn_numpy.container import Sequential
 from bigmodel_lib.nn_numpy.dropout import Dropout
 from bigmodel_lib.nn_numpy.embedding import Embedding
 from bigmodel_lib.nn_numpy.functional import require_cache
-from bigmodel_lib.nn_numpy.module import Module, Parameter
+from bigmodel_lib.nn_numpy.module import Module
 from bigmodel_lib.nn_numpy.normalization import LayerNorm
 from bigmodel_lib.nn_numpy.transformer import TransformerEncoderLayer
+from bigmodel_lib.nn_numpy.transformer_model import check_token_ids
 from bigmodel_lib.utils import get_numpy_rng
 
-__all__ = ["GPT", "GPTConfig", "check_gpt_config", "check_gpt_ids"]
+__all__ = ["GPT", "GPTConfig", "check_gpt_config", "check_gpt_ids", "gpt2_init_std"]
 
 
 @dataclass(frozen=True)
@@ -82,27 +83,34 @@ def check_gpt_config(where: str, config: Any) -> None:
     check_probability(where, "config.dropout", config.dropout)
 
 
+def gpt2_init_std(name: str, n_layer: int) -> float | None:
+    """GPT-2's initialization of the parameter called ``name``: the standard deviation of its normal
+    draw, or ``None`` for the parameters that keep their constant start (biases 0, LayerNorm gains 1).
+
+    ``0.02`` everywhere, except the two projections that write into the residual stream
+    (``out_proj``, ``linear2``): ``0.02 / sqrt(2 n_layer)``, so the stream's variance does not grow
+    with depth. Shared by both packages, so their initializations follow one rule.
+    """
+    if name.endswith("bias") or ".norm" in name or name.startswith("norm_f"):
+        return None
+    if name.endswith(("out_proj.weight", "linear2.weight")):
+        return 0.02 / math.sqrt(2 * n_layer)
+    return 0.02
+
+
 def check_gpt_ids(where: str, idx: Any, config: GPTConfig, *, start: int = 0, check_range: bool = True) -> None:
     """``idx`` integer ``(B, T)`` with ``1 <= start + T <= block_size`` and ids in ``[0, vocab_size)``.
 
     Works on NumPy arrays and torch tensors; ``check_range=False`` skips the value check (on a GPU it
     would force a device synchronization).
     """
-    if not is_integer(idx):
-        raise TypeError(f"{where}: 'idx' must hold integer token ids, got dtype {dtype_name(idx)}")
-    if idx.ndim != 2 or idx.shape[1] == 0:
-        raise ValueError(f"{where}: 'idx' expected shape (B, T) with T >= 1, got shape {shape_str(idx)}")
-    if start + idx.shape[1] > config.block_size:
+    if getattr(idx, "ndim", 0) == 2 and start + idx.shape[1] > config.block_size:
         where_from = f" after {start} cached tokens" if start else ""
         raise ValueError(
             f"{where}: 'idx' has T={idx.shape[1]} tokens{where_from}, more than block_size={config.block_size}; "
             f"crop the context to its last {config.block_size - start} tokens"
         )
-    if check_range and idx.shape[0] and (int(idx.min()) < 0 or int(idx.max()) >= config.vocab_size):
-        raise ValueError(
-            f"{where}: 'idx' values must be in [0, {config.vocab_size}), got values in "
-            f"[{int(idx.min())}, {int(idx.max())}]"
-        )
+    check_token_ids(where, "idx", idx, config.vocab_size, config.block_size, check_range=check_range)
 
 
 class GPT(Module):
@@ -132,16 +140,11 @@ class GPT(Module):
             for _ in range(config.n_layer)
         ])
         self.norm_f = LayerNorm(d, bias=config.bias, dtype=dtype)
-        self._init_gpt2(rng)
-        self._h: np.ndarray | None = None
-
-    def _init_gpt2(self, rng: np.random.Generator) -> None:
-        residual_std = 0.02 / math.sqrt(2 * self.config.n_layer)
         for name, param in self.named_parameters():
-            if name.endswith("bias") or ".norm" in name or name.startswith("norm_f"):
-                continue  # biases stay 0, LayerNorm gains stay 1
-            std = residual_std if name.endswith(("out_proj.weight", "linear2.weight")) else 0.02
-            param.data[...] = std * rng.standard_normal(param.data.shape)
+            std = gpt2_init_std(name, config.n_layer)
+            if std is not None:  # biases were built 0 and LayerNorm gains 1: they stay so
+                param.data[...] = std * rng.standard_normal(param.data.shape)
+        self._h: np.ndarray | None = None
 
     def forward(self, idx: np.ndarray) -> np.ndarray:
         check_array("GPT", "idx", idx)
@@ -169,10 +172,6 @@ class GPT(Module):
         self.tok_emb.backward(g)  # lookup use of the tied matrix, added to the output use
         self.pos_emb.backward(g.sum(axis=0))  # every sequence uses positions 0..T-1: (B, T, d) -> (T, d)
         return None
-
-    def tied_parameters(self) -> list[Parameter]:
-        """The one matrix used twice (``tok_emb.weight``), for readers checking the tying."""
-        return [self.tok_emb.weight]
 
     def extra_repr(self) -> str:
         c = self.config

@@ -18,7 +18,6 @@ are in :mod:`bigmodel_lib.lm_training`.
 from __future__ import annotations
 
 import inspect
-import math
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +25,7 @@ from torch import nn
 
 from bigmodel_lib._checks import check_tensor
 from bigmodel_lib.decoding import top_k_filter, top_p_filter
-from bigmodel_lib.nn_numpy.gpt import GPTConfig, check_gpt_config, check_gpt_ids
+from bigmodel_lib.nn_numpy.gpt import GPTConfig, check_gpt_config, check_gpt_ids, gpt2_init_std
 from bigmodel_lib.nn_torch.dropout import Dropout
 from bigmodel_lib.nn_torch.embedding import Embedding
 from bigmodel_lib.nn_torch.module import Module
@@ -133,13 +132,12 @@ class GPT(Module):
     @torch.no_grad()
     def reset_parameters(self) -> None:
         """GPT-2's initialization (as the NumPy twin): N(0, 0.02^2), residual projections / sqrt(2 n_layer)."""
-        residual_std = 0.02 / math.sqrt(2 * self.config.n_layer)
         for name, param in self.named_parameters():
-            if name.endswith("bias") or ".norm" in name or name.startswith("norm_f"):
+            std = gpt2_init_std(name, self.config.n_layer)
+            if std is None:
                 nn.init.zeros_(param) if name.endswith("bias") else nn.init.ones_(param)
-                continue
-            std = residual_std if name.endswith(("out_proj.weight", "linear2.weight")) else 0.02
-            nn.init.normal_(param, mean=0.0, std=std)
+            else:
+                nn.init.normal_(param, mean=0.0, std=std)
 
     def new_cache(self, batch_size: int) -> KVCache:
         ref = self.tok_emb.weight

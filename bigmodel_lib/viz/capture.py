@@ -86,14 +86,20 @@ def _is_torch_builtin_mha(module: Any) -> bool:
     return torch is not None and isinstance(module, torch.nn.MultiheadAttention)
 
 
-def _call_convention(module: Any) -> _CallConvention | None:
-    """The convention of ``module.forward``, or ``None`` when it is not an attention module."""
-    forward = getattr(type(module), "forward", None)
-    if forward is None or not callable(forward):
+def _forward_signature(module: Any) -> inspect.Signature | None:
+    """The signature of ``module.forward`` (bound: no ``self``), or ``None`` when there is none to read."""
+    if not callable(getattr(type(module), "forward", None)):
         return None
     try:
-        signature = inspect.signature(module.forward)  # bound: 'self' is already gone
+        return inspect.signature(module.forward)
     except (TypeError, ValueError):  # a C extension or an odd callable: not something we can wrap
+        return None
+
+
+def _call_convention(module: Any) -> _CallConvention | None:
+    """The convention of ``module.forward``, or ``None`` when it is not an attention module."""
+    signature = _forward_signature(module)
+    if signature is None:
         return None
     params = signature.parameters
     if "need_weights" not in params:  # the library's attention classes, torch's and yours all take it
@@ -131,10 +137,8 @@ def _has_attention_below(module: Any) -> bool:
         if id(child) in seen:
             continue
         seen.add(id(child))
-        try:
-            params = inspect.signature(child.forward).parameters
-        except (AttributeError, TypeError, ValueError):
-            params = {}
+        signature = _forward_signature(child)
+        params = signature.parameters if signature is not None else {}
         if "need_weights" in params and any(name in params for name in _KEY_NAMES):
             return True
         stack.extend(_children(child))
