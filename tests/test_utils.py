@@ -56,3 +56,11 @@ def test_limit_cpu_threads_sets_and_restores() -> None:
         assert torch.get_num_threads() == before
     with pytest.raises(ValueError, match="'n' must be a positive int or None, got 0"):
         limit_cpu_threads(0)
+
+
+def test_progress_is_plain_tqdm_outside_a_notebook(capsys) -> None:
+    from bigmodel_lib.progress import progress
+
+    bar = progress(range(3), desc="steps")
+    assert list(bar) == [0, 1, 2]
+    assert "steps: 100%" in capsys.readouterr().err

@@ -36,8 +36,8 @@ from bigmodel_lib.benchmarks.hardware import (
     measured_detail,
     mfu,
 )
-from bigmodel_lib.benchmarks.scaling import load_average, timed
-from bigmodel_lib.benchmarks.timing import machine_description
+from bigmodel_lib.benchmarks.scaling import timed
+from bigmodel_lib.benchmarks.timing import load_average, machine_description
 from bigmodel_lib.utils import limit_cpu_threads, pick_device
 
 

@@ -40,7 +40,7 @@ import torch
 
 from bigmodel_lib import nn_numpy, nn_torch
 from bigmodel_lib._checks import check_positive_int
-from bigmodel_lib.benchmarks.timing import Timing, compare, machine_description
+from bigmodel_lib.benchmarks.timing import Timing, compare, load_average, machine_description
 from bigmodel_lib.utils import limit_cpu_threads, pick_device
 
 Row = dict[str, Any]
@@ -49,14 +49,6 @@ CPU_LENGTHS = (64, 128, 256, 512, 1024, 2048)
 QUICK_LENGTHS = (16, 32, 64)
 
 # -- small helpers --------------------------------------------------------------------------------
-
-
-def load_average() -> str:
-    """The 1, 5 and 15-minute load averages ("n/a" where the OS has none): print them next to timings."""
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except (AttributeError, OSError):
-        return "n/a"
 
 
 def check_lengths(where: str, lengths: Sequence[int]) -> list[int]:

@@ -81,6 +81,17 @@ def measure(fn: Callable[[], object], *, warmup: int = 3, repeats: int = 15, nam
     return compare({name: fn}, warmup=warmup, repeats=repeats, device=device)[name]
 
 
+def load_average() -> str:
+    """The 1, 5 and 15-minute load averages, e.g. ``"1.02 0.87 0.55"`` (``"n/a"`` where the OS has none).
+
+    Print it next to every timing: on a shared machine a number of seconds means little without it.
+    """
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except (AttributeError, OSError):
+        return "n/a"
+
+
 def machine_description() -> str:
     """One line naming the machine: CPU, core count, NumPy/torch versions and torch's threads."""
     import numpy as np
