@@ -38,6 +38,12 @@ def test_every_module_has_exercises_and_keys_are_unique():
 
 
 @pytest.mark.parametrize(("module", "name", "exercise"), ALL, ids=IDS)
+def test_key_is_the_name_the_notebook_calls(module, name, exercise):
+    # the key printed in every verdict, "[ch04_gpt.perplexity]", is what the reader typed to call it
+    assert exercise.key == f"{module}.{name}"
+
+
+@pytest.mark.parametrize(("module", "name", "exercise"), ALL, ids=IDS)
 def test_reference_solution_passes_and_prints_correct(module, name, exercise, capsys):
     assert exercise.check(exercise.reference()) is True
     assert "correct" in capsys.readouterr().out

@@ -34,7 +34,7 @@ def test_parameter_count_agrees_with_a_torch_built_network():
 @pytest.mark.parametrize(
     "wrong, message",
     [(234_752, "weight matrices only"), (234_752 + 784 + 256 + 128, "per *input* unit"), (1178, "counts neurons"),
-     (235_147, "differs")],
+     (235_147, "off by")],
 )
 def test_parameter_count_names_the_usual_slips(wrong, message):
     ok, feedback = verdict(ch02.parameter_count, wrong)
@@ -89,7 +89,7 @@ def test_adam_names_the_usual_slips():
         m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
         w -= 0.1 * m / np.sqrt(v)
     cases = [(w, "bias correction"), (0.9, "after the first step"), (1.0 - 0.1 * (4.0 - 1.0), "plain gradient descent"),
-             (0.85, "differs")]
+             (0.85, "off by")]
     for wrong, message in cases:
         ok, feedback = verdict(ch02.adam_two_steps, wrong)
         assert not ok and message in feedback, feedback
@@ -107,7 +107,7 @@ def test_l2_penalty_reference_equals_torch_weight_decay_energy():
 @pytest.mark.parametrize(
     "wrong, message",
     [(0.775, "lambda * sum(w^2)"), (0.55, "L1 penalty"), (7.75, "without the strength"),
-     (0.05 * np.sqrt(7.75), "squared"), (0.39, "differs")],
+     (0.05 * np.sqrt(7.75), "squared"), (0.39, "off by")],
 )
 def test_l2_penalty_names_the_usual_slips(wrong, message):
     ok, feedback = verdict(ch02.l2_penalty, wrong)
@@ -127,7 +127,7 @@ def test_training_flops_match_a_count_of_the_matmuls_nn_numpy_runs():
 @pytest.mark.parametrize(
     "wrong, message",
     [(70_412_800, "forward pass alone"), (105_619_200, "multiply-adds"), (3_300_600, "one sample"),
-     (6 * 64 * 550_701, "biases"), (211_238_401, "differs")],
+     (6 * 64 * 550_701, "biases"), (211_238_401, "off by")],
 )
 def test_training_flops_name_the_usual_slips(wrong, message):
     ok, feedback = verdict(ch02.training_flops, wrong)

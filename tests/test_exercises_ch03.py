@@ -169,7 +169,7 @@ def test_mha_parameter_count_names_the_usual_slips():
         (4 * d * d, "bias"),
         (h * 3 * (d * d + d) + d * d + d, "for every head"),
         (3 * (d * d + d), "output projection"),
-        (4 * (d * d + d) + 1, "differs"),
+        (4 * (d * d + d) + 1, "off by"),
     ]
     for wrong, message in cases:
         ok, feedback = verdict(ch03.mha_parameter_count, wrong)
@@ -193,7 +193,7 @@ def test_attention_matrix_memory_names_the_usual_slips():
         (values / 2**20, "4 bytes per value"),
         (values * 8 / 2**20, "float64"),
         (values * 4, "in MiB"),
-        (values * 4 / 1e6, "differs"),
+        (values * 4 / 1e6, "off by"),
     ]
     for wrong, message in cases:
         ok, feedback = verdict(ch03.attention_matrix_memory, wrong)

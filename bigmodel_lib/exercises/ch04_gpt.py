@@ -54,7 +54,7 @@ def _gpt_parameters(tied: bool = True, positions: bool = True, bias: bool = True
 # -- 1. parameters ------------------------------------------------------------------------------------------------
 
 gpt_parameter_count = Exercise(
-    key="ch04.gpt_parameter_count",
+    key="ch04_gpt.gpt_parameter_count",
     prompt=(
         "How many trainable parameters has nn_torch.GPT(ch04_gpt.EXERCISE_CONFIG)? vocab_size=65, block_size=256,\n"
         "n_layer=6, n_head=6, d_model=384, biases on, d_ff = 4 d_model, output layer TIED to the token embedding,\n"
@@ -100,7 +100,7 @@ def _cache_bytes(kv: int = 2, bytes_per_number: int = CACHE_BYTES_PER_NUMBER, he
 
 
 cache_memory = Exercise(
-    key="ch04.cache_memory",
+    key="ch04_gpt.cache_memory",
     prompt=(
         "The KV cache of ch04_gpt.EXERCISE_CONFIG for a batch of CACHE_BATCH = 8 sequences filled to\n"
         "block_size = 256, stored in bfloat16 (2 bytes per number): how many BYTES does it take?"
@@ -141,7 +141,7 @@ def _positions(offset: int = 0) -> tuple[int, int]:
 
 
 positions_processed = Exercise(
-    key="ch04.positions_processed",
+    key="ch04_gpt.positions_processed",
     prompt=(
         f"Generating {GENERATE_NEW} new tokens from a {GENERATE_PROMPT}-token prompt (all within block_size):\n"
         "how many token positions go through the model in total (a) without a cache, re-running the whole\n"
@@ -180,7 +180,7 @@ def _flops(multiplier: int = 6, attention: bool = True, include_positions: bool 
 
 
 training_flops_per_token = Exercise(
-    key="ch04.training_flops_per_token",
+    key="ch04_gpt.training_flops_per_token",
     prompt=(
         "Training FLOPs per token (forward + backward) of ch04_gpt.EXERCISE_CONFIG at sequence length T = 256,\n"
         "with the usual estimate 6 N + 12 n_layer d_model T, where N counts the parameters used in matmuls\n"
@@ -213,7 +213,7 @@ training_flops_per_token = Exercise(
 PERPLEXITY_LOSS = 1.5  # a validation loss in nats per character, as F.cross_entropy reports it
 
 perplexity = Exercise(
-    key="ch04.perplexity",
+    key="ch04_gpt.perplexity",
     prompt=(
         f"A character model has validation cross-entropy {PERPLEXITY_LOSS} (PyTorch's F.cross_entropy, natural log).\n"
         "What is its perplexity -- the number of equally likely characters it is 'choosing among' on average?"

@@ -27,7 +27,7 @@ def _weights_bytes(bytes_per_number: int = MEMORY_SHAPE["bytes"], heads: int = M
 
 
 attention_memory = Exercise(
-    key="ch04.attention_memory",
+    key="ch04_performance.attention_memory",
     prompt=(
         "One attention layer with batch 8, 12 heads and sequence length 4096 stores its weights\n"
         "softmax(QK^T / sqrt(d)) in bfloat16 (2 bytes per number), as the math path does. How many BYTES\n"
@@ -66,7 +66,7 @@ def _mfu(multiplier: int = 6, attention: bool = True, peak_factor: float = 1.0) 
 
 
 model_flops_utilization = Exercise(
-    key="ch04.model_flops_utilization",
+    key="ch04_performance.model_flops_utilization",
     prompt=(
         "A GPT with N = 124 M parameters (position table excluded), 12 layers, d_model 768, trained at sequence\n"
         "length 1024, processes 400,000 tokens per second on a GPU whose dense bfloat16 peak is 989 TFLOP/s.\n"

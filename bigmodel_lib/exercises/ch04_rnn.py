@@ -46,7 +46,7 @@ def _lstm_parameters(gates: int = 4, biases: int = 2) -> int:
 
 
 lstm_parameter_count = Exercise(
-    key="ch04.lstm_parameter_count",
+    key="ch04_rnn.lstm_parameter_count",
     prompt=(
         f"How many trainable parameters does torch.nn.LSTM(input_size={LSTM_INPUT}, hidden_size={LSTM_HIDDEN}) "
         "(one layer) have?\n(Its state_dict holds weight_ih_l0, weight_hh_l0, bias_ih_l0 and bias_hh_l0.)"
@@ -83,7 +83,7 @@ BPTT_LENGTH = 50
 
 
 bptt_steps = Exercise(
-    key="ch04.bptt_steps",
+    key="ch04_rnn.bptt_steps",
     prompt=(
         f"A vanilla RNN reads x_1 .. x_{BPTT_LENGTH}; the loss looks only at the last state h_{BPTT_LENGTH}.\n"
         f"dL/dh_1 = dL/dh_{BPTT_LENGTH} times a product of Jacobians dh_t/dh_(t-1). How many factors does\n"
@@ -126,7 +126,7 @@ def _cell(c_prev: np.ndarray = CELL_C_PREV) -> np.ndarray:
 
 
 lstm_cell_update = Exercise(
-    key="ch04.lstm_cell_update",
+    key="ch04_rnn.lstm_cell_update",
     prompt=(
         "An LSTM cell with 2 units has gate values i = [0.5, 0.1], f = [0.9, 0.95], g = [0.8, -0.6],\n"
         "o = [0.7, 0.5] (already through sigmoid/tanh; ch04_rnn.CELL_GATES) and c_prev = [1.0, 2.0]\n"
@@ -190,7 +190,7 @@ def _date_checker(answer: Any) -> Verdict:
 
 
 date_conversion = Exercise(
-    key="ch04.date_conversion",
+    key="ch04_rnn.date_conversion",
     prompt=(
         "Convert the three dates of ch04_rnn.DATES_TO_CONVERT = "
         f"{list(DATES_TO_CONVERT)} to ISO 8601 (YYYY-MM-DD),\n"
@@ -214,7 +214,7 @@ ATTENTION_TARGET_STEPS, ATTENTION_SOURCE_LENGTH, ATTENTION_SOURCE_PADDING = 11, 
 
 
 attention_weight_sum = Exercise(
-    key="ch04.attention_weight_sum",
+    key="ch04_rnn.attention_weight_sum",
     prompt=(
         f"The seq2seq decoder writes {ATTENTION_TARGET_STEPS} tokens. Its source batch is padded to "
         f"S = {ATTENTION_SOURCE_LENGTH} positions,\nof which the last {ATTENTION_SOURCE_PADDING} are padding "

@@ -70,6 +70,15 @@ def as_float_array(answer: Any) -> np.ndarray:
     return np.asarray(answer.detach().cpu().numpy() if hasattr(answer, "detach") else answer, dtype=np.float64)
 
 
+def _tolerance(rtol: float, atol: float) -> str:
+    """The tolerance in words, e.g. "a relative 1e-3" or "a relative 1e-3 (or 1e-9 absolute)"."""
+    if atol == 0:
+        return f"a relative {rtol:g}"
+    if rtol == 0:
+        return f"{atol:g} absolute"
+    return f"a relative {rtol:g} (or {atol:g} absolute)"
+
+
 def close_to(expected: Any, rtol: float = 1e-6, atol: float = 1e-9, what: str = "value") -> Callable[[Any], Verdict]:
     """A checker for numbers or arrays: shape first, then values within tolerance."""
 
@@ -79,9 +88,9 @@ def close_to(expected: Any, rtol: float = 1e-6, atol: float = 1e-9, what: str = 
         if got.shape != target.shape:
             return False, f"the {what} should have shape {target.shape}, got {got.shape}"
         if np.allclose(got, target, rtol=rtol, atol=atol):
-            return True, f"the {what} matches"
+            return True, f"the {what} matches the reference to within {_tolerance(rtol, atol)}"
         worst = float(np.max(np.abs(got - target)))
-        return False, f"the {what} differs from the expected one by up to {worst:.3g}"
+        return False, f"the {what} is off by up to {worst:.3g} (tolerance: {_tolerance(rtol, atol)})"
 
     return checker
 
