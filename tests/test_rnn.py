@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from bigmodel_lib import nn_numpy as nrnn
+from bigmodel_lib import nn_torch as trnn
 from bigmodel_lib.gradcheck import check_gradients, numerical_gradient
-from bigmodel_lib.nn_numpy import rnn as nrnn
 from bigmodel_lib.nn_numpy.module import Module
-from bigmodel_lib.nn_torch import rnn as trnn
 
 B, T, IN, H = 3, 5, 4, 6
 RNG = np.random.default_rng(7)

@@ -16,6 +16,7 @@ from bigmodel_lib.nn_numpy.functional import log_softmax, softmax, softmax_backw
 from bigmodel_lib.nn_numpy.gpt import GPT, GPTConfig
 from bigmodel_lib.nn_numpy.linear import Linear
 from bigmodel_lib.nn_numpy.losses import CrossEntropyLoss, MSELoss
+from bigmodel_lib.nn_numpy.lstm import LSTM, LSTMCell
 from bigmodel_lib.nn_numpy.mlp import MLP
 from bigmodel_lib.nn_numpy.module import Module, Parameter
 from bigmodel_lib.nn_numpy.multihead import MultiHeadAttention
@@ -27,7 +28,7 @@ from bigmodel_lib.nn_numpy.positional import (
     sinusoidal_positional_encoding,
 )
 from bigmodel_lib.nn_numpy.regularization import L1Penalty, L2Penalty
-from bigmodel_lib.nn_numpy.rnn import LSTM, RNN, LSTMCell, RNNCell, RNNWithOutput
+from bigmodel_lib.nn_numpy.rnn import RNN, RNNCell, RNNWithOutput
 from bigmodel_lib.nn_numpy.seq2seq import Seq2Seq
 from bigmodel_lib.nn_numpy.transformer import (
     PositionwiseFeedForward,

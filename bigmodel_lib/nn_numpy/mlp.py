@@ -1,4 +1,4 @@
-"""The multi-layer perceptron of the seed on training (1000 -> 500 -> 100 -> 1, ReLU)."""
+"""The multi-layer perceptron of source article 5 (1000 -> 500 -> 100 -> 1, ReLU)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from bigmodel_lib.contracts.mlp import (  # noqa: F401 -- re-exported: the contracts both packages keep
+    mlp_layers,
+)
 from bigmodel_lib.nn_numpy.activations import GELU, ReLU, Tanh
 from bigmodel_lib.nn_numpy.container import Sequential
 from bigmodel_lib.nn_numpy.dropout import Dropout
@@ -16,27 +19,10 @@ from bigmodel_lib.nn_numpy.module import Module
 ACTIVATIONS = {"relu": ReLU, "gelu": GELU, "tanh": Tanh}
 
 
-def mlp_layers(sizes: Sequence[int], activation: str, dropout: float, linear: Any, activations: dict,
-               dropout_layer: Any, **linear_kwargs: Any) -> list:
-    """The layer list ``Linear, act, [Dropout,] Linear, ...`` shared by the NumPy and PyTorch MLPs."""
-    if len(sizes) < 2:
-        raise ValueError(f"MLP: 'sizes' needs at least an input and an output size, got {tuple(sizes)}")
-    if activation not in activations:
-        raise ValueError(f"MLP: 'activation' must be one of {sorted(activations)}, got {activation!r}")
-    layers: list = []
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(linear(fan_in, fan_out, **linear_kwargs))
-        if i < len(sizes) - 2:  # no activation after the output layer
-            layers.append(activations[activation]())
-            if dropout > 0:
-                layers.append(dropout_layer(dropout))
-    return layers
-
-
 class MLP(Module):
-    """``Linear -> act -> Linear -> act -> ... -> Linear``; ``sizes=(1000, 500, 100, 1)`` is the seed's.
+    """``Linear -> act -> Linear -> act -> ... -> Linear``; ``sizes=(1000, 500, 100, 1)`` is source article 5's.
 
-    Parameters: ``sum_i (n_i * n_{i+1} + n_{i+1})`` -- 550,701 for the seed's sizes.
+    Parameters: ``sum_i (n_i * n_{i+1} + n_{i+1})`` -- 550,701 for source article 5's sizes.
     """
 
     def __init__(

@@ -16,7 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from bigmodel_lib._checks import check_array, check_floating, check_min_ndim, check_positive_int, shape_str
+from bigmodel_lib._checks import check_array, check_positive_int
+from bigmodel_lib.contracts.positional import (  # noqa: F401 -- re-exported: the contracts both packages keep
+    check_positions,
+)
 from bigmodel_lib.nn_numpy.functional import check_grad_out, numpy_dtype_of, require_cache
 from bigmodel_lib.nn_numpy.module import Module, Parameter
 from bigmodel_lib.utils import get_numpy_rng
@@ -36,19 +39,6 @@ def sinusoidal_positional_encoding(max_len: int, d_model: int, *, dtype: Any = n
     pe[:, 0::2] = np.sin(angles)  # even columns 2i
     pe[:, 1::2] = np.cos(angles[:, : d_model // 2])  # odd columns 2i + 1
     return pe.astype(dtype)
-
-
-def check_positions(where: str, x: Any, max_len: int, d_model: int) -> None:
-    """``x`` must be ``(..., L, d_model)`` with ``L <= max_len`` (shared with ``nn_torch``)."""
-    check_floating(where, "x", x)
-    check_min_ndim(where, "x", x, 2, f"(B, L, {d_model})")
-    if x.shape[-1] != d_model:
-        raise ValueError(f"{where}: 'x' expected shape (B, L, {d_model}), got {shape_str(x)}")
-    if x.shape[-2] > max_len:
-        raise ValueError(
-            f"{where}: 'x' expected a sequence length L <= max_len={max_len}, got L={x.shape[-2]} in shape "
-            f"{shape_str(x)} (build the layer with a larger max_len)"
-        )
 
 
 class SinusoidalPositionalEncoding(Module):

@@ -15,6 +15,7 @@ from bigmodel_lib.nn_torch.embedding import Embedding
 from bigmodel_lib.nn_torch.gpt import GPT, GPTConfig, KVCache
 from bigmodel_lib.nn_torch.linear import Linear
 from bigmodel_lib.nn_torch.losses import CrossEntropyLoss, MSELoss
+from bigmodel_lib.nn_torch.lstm import LSTM, LSTMCell
 from bigmodel_lib.nn_torch.mlp import MLP
 from bigmodel_lib.nn_torch.module import Module
 from bigmodel_lib.nn_torch.multihead import MultiHeadAttention
@@ -26,7 +27,7 @@ from bigmodel_lib.nn_torch.positional import (
     sinusoidal_positional_encoding,
 )
 from bigmodel_lib.nn_torch.regularization import L1Penalty, L2Penalty
-from bigmodel_lib.nn_torch.rnn import LSTM, RNN, LSTMCell, RNNCell, RNNWithOutput
+from bigmodel_lib.nn_torch.rnn import RNN, RNNCell, RNNWithOutput
 from bigmodel_lib.nn_torch.seq2seq import Seq2Seq
 from bigmodel_lib.nn_torch.transformer import (
     PositionwiseFeedForward,

@@ -28,7 +28,7 @@ from bigmodel_lib._checks import (
     check_probability,
     check_tensor,
 )
-from bigmodel_lib.nn_numpy.attention import (
+from bigmodel_lib.contracts.attention import (
     _check_same_batch,
     check_additive_inputs,
     check_attention_inputs,

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from bigmodel_lib._checks import check_positive_int, check_tensor, shape_str
-from bigmodel_lib.nn_numpy.cnn import (
+from bigmodel_lib.contracts.cnn import (
     IntPair,
     check_digits_input,
     check_fits,

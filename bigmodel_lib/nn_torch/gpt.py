@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from bigmodel_lib._checks import check_tensor
+from bigmodel_lib.contracts.gpt import GPTConfig, check_gpt_config, check_gpt_ids, gpt2_init_std
 from bigmodel_lib.decoding import top_k_filter, top_p_filter
-from bigmodel_lib.nn_numpy.gpt import GPTConfig, check_gpt_config, check_gpt_ids, gpt2_init_std
 from bigmodel_lib.nn_torch.dropout import Dropout
 from bigmodel_lib.nn_torch.embedding import Embedding
 from bigmodel_lib.nn_torch.module import Module

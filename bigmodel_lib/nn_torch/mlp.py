@@ -1,4 +1,4 @@
-"""The multi-layer perceptron of the seed on training, in PyTorch (same keys as ``nn_numpy.MLP``)."""
+"""The multi-layer perceptron of source article 5, in PyTorch (same keys as ``nn_numpy.MLP``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from bigmodel_lib.nn_numpy.mlp import mlp_layers
+from bigmodel_lib.contracts.mlp import mlp_layers
 from bigmodel_lib.nn_torch.activations import GELU, ReLU, Tanh
 from bigmodel_lib.nn_torch.container import Sequential
 from bigmodel_lib.nn_torch.dropout import Dropout
@@ -17,7 +17,7 @@ ACTIVATIONS = {"relu": ReLU, "gelu": GELU, "tanh": Tanh}
 
 
 class MLP(Module):
-    """``Linear -> act -> ... -> Linear``; ``sizes=(1000, 500, 100, 1)`` is the seed's model."""
+    """``Linear -> act -> ... -> Linear``; ``sizes=(1000, 500, 100, 1)`` is source article 5's model."""
 
     def __init__(
         self,

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bigmodel_lib._checks import check_probability, check_tensor
-from bigmodel_lib.nn_numpy.multihead import check_mha_config, check_mha_inputs, mha_state_from_pytorch
+from bigmodel_lib.contracts.multihead import check_mha_config, check_mha_inputs, mha_state_from_pytorch
 from bigmodel_lib.nn_torch.attention import _attend
 from bigmodel_lib.nn_torch.linear import Linear
 from bigmodel_lib.nn_torch.module import Module

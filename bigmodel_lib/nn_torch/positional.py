@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from bigmodel_lib._checks import check_positive_int, check_tensor
-from bigmodel_lib.nn_numpy.positional import check_positions
+from bigmodel_lib.contracts.positional import check_positions
 from bigmodel_lib.nn_torch.module import Module
 
 

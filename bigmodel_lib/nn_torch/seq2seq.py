@@ -15,12 +15,12 @@ from __future__ import annotations
 import torch
 
 from bigmodel_lib._checks import check_positive_int, check_tensor
-from bigmodel_lib.nn_numpy.seq2seq import check_decode_args, check_source, check_target
+from bigmodel_lib.contracts.seq2seq import check_decode_args, check_source, check_target
 from bigmodel_lib.nn_torch.attention import AdditiveAttention, _masked_softmax
 from bigmodel_lib.nn_torch.embedding import Embedding
 from bigmodel_lib.nn_torch.linear import Linear
+from bigmodel_lib.nn_torch.lstm import LSTM, LSTMCell
 from bigmodel_lib.nn_torch.module import Module
-from bigmodel_lib.nn_torch.rnn import LSTM, LSTMCell
 
 
 class Seq2Seq(Module):

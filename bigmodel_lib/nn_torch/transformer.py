@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from bigmodel_lib._checks import check_positive_int, check_probability, check_tensor
-from bigmodel_lib.nn_numpy.transformer import (
+from bigmodel_lib.contracts.transformer import (
     check_activation,
     check_decoder_inputs,
     check_encoder_inputs,

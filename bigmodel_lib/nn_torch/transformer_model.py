@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from bigmodel_lib._checks import check_positive_int, check_tensor
-from bigmodel_lib.nn_numpy.transformer import check_sequence
-from bigmodel_lib.nn_numpy.transformer_model import check_model_config, check_same_batch, check_token_ids
+from bigmodel_lib.contracts.transformer import check_sequence
+from bigmodel_lib.contracts.transformer_model import check_model_config, check_same_batch, check_token_ids
 from bigmodel_lib.nn_torch.dropout import Dropout
 from bigmodel_lib.nn_torch.embedding import Embedding
 from bigmodel_lib.nn_torch.linear import Linear
