@@ -62,6 +62,24 @@ def check_floating(where: str, name: str, x: Any) -> None:
         raise TypeError(f"{where}: '{name}' must have a floating-point dtype, got {dtype_name(x)}")
 
 
+def check_parameter_dtype(where: str, name: str, x: Any, weight: Any) -> None:
+    """``x`` must have the dtype of the layer's weights (a float64 batch into a float32 model is refused).
+
+    The message matches the NumPy models' ``'q' expected the dtype of 'k'`` style and says how to fix it.
+    Under ``torch.autocast`` PyTorch chooses the dtypes itself, so the check steps aside there.
+    """
+    if _is_tensor(x):
+        import torch
+
+        if torch.is_autocast_enabled(x.device.type):
+            return
+    if x.dtype != weight.dtype:
+        raise TypeError(
+            f"{where}: '{name}' expected the dtype of the layer's weights ({dtype_name(weight)}), got {dtype_name(x)}; "
+            f"convert the input (e.g. x.to({dtype_name(weight)})) or the model (e.g. model.to({dtype_name(x)}))"
+        )
+
+
 def check_integer(where: str, name: str, x: Any) -> None:
     if not is_integer(x):
         raise TypeError(f"{where}: '{name}' must have an integer dtype (token ids), got {dtype_name(x)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -50,7 +51,7 @@ def pick_device(verbose: bool = True) -> torch.device:
 
     forced = os.environ.get("BIGMODEL_DEVICE")
     if forced:
-        device = torch.device(forced)
+        device = parse_device_setting(forced)
     elif torch.cuda.is_available():
         device = torch.device("cuda")
     elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
@@ -59,6 +60,34 @@ def pick_device(verbose: bool = True) -> torch.device:
         device = torch.device("cpu")
     if verbose:
         print(describe_device(device))
+    return device
+
+
+_DEVICE_SETTING = re.compile(r"cpu|mps|cuda(:\d+)?")
+
+
+def parse_device_setting(value: str) -> torch.device:
+    """``BIGMODEL_DEVICE``'s value as a device: ``cpu``, ``cuda``, ``cuda:N`` or ``mps``; anything else is refused.
+
+    A device that is named but absent (``cuda`` on a machine without a GPU) is refused too, with the
+    reason, instead of failing later inside the first model call.
+    """
+    import torch
+
+    setting = value.strip().lower()
+    if not _DEVICE_SETTING.fullmatch(setting):
+        raise ValueError(f"BIGMODEL_DEVICE must be one of cpu, cuda, cuda:N (N = GPU index), mps; got {value!r}")
+    device = torch.device(setting)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"BIGMODEL_DEVICE={value!r}, but PyTorch sees no CUDA GPU here; use cpu (or unset it)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"BIGMODEL_DEVICE={value!r}, but only {torch.cuda.device_count()} CUDA GPU(s) exist "
+                             f"(indices 0..{torch.cuda.device_count() - 1})")
+    if device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(f"BIGMODEL_DEVICE={value!r}, but Apple's MPS backend is not available here; use cpu")
     return device
 
 

@@ -106,3 +106,48 @@ def test_load_state_dict_reports_keys_and_shapes() -> None:
         layer.load_state_dict({"weight": np.zeros((2, 3)), "b": np.zeros(2)})
     with pytest.raises(ValueError, match=r"'weight' expected shape \(2, 3\), got \(3, 2\)"):
         layer.load_state_dict({"weight": np.zeros((3, 2)), "bias": np.zeros(2)})
+
+
+@pytest.mark.parametrize(
+    ("make", "x"),
+    [
+        (lambda: nn_torch.MLP((5, 3, 1)), torch.zeros(2, 5, dtype=torch.float64)),
+        (lambda: nn_torch.Linear(5, 2), torch.zeros(2, 5, dtype=torch.float64)),
+        (lambda: nn_torch.LayerNorm(5), torch.zeros(2, 5, dtype=torch.float64)),
+        (lambda: nn_torch.MultiHeadAttention(4, 2), torch.zeros(1, 3, 4, dtype=torch.float64)),
+        (lambda: nn_torch.Conv2d(1, 2, 3), torch.zeros(1, 1, 5, 5, dtype=torch.float64)),
+    ],
+)
+def test_torch_layers_refuse_a_dtype_other_than_their_weights(make, x) -> None:
+    # instead of PyTorch's raw "mat1 and mat2 must have the same dtype" from deep inside
+    with pytest.raises(TypeError, match=r"'(x|query)' expected the dtype of the layer's weights \(float32\), got float64"):
+        make()(x)
+
+
+def test_dtype_check_steps_aside_under_autocast() -> None:
+    layer = nn_torch.Linear(5, 2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert layer(torch.zeros(2, 5, dtype=torch.bfloat16)).shape == (2, 2)
+
+
+@pytest.mark.parametrize("pkg", ["numpy", "torch"])
+@pytest.mark.parametrize("causal", [1, 0, "yes", None])
+def test_causal_must_be_a_bool(pkg, causal) -> None:
+    module = nn_numpy if pkg == "numpy" else nn_torch
+    q = np.zeros((1, 3, 4), np.float32) if pkg == "numpy" else torch.zeros(1, 3, 4)
+    with pytest.raises(TypeError, match="'causal' must be a bool"):
+        module.scaled_dot_product_attention(q, q, q, causal=causal)
+    with pytest.raises(TypeError, match="'causal' must be a bool"):
+        module.MultiHeadAttention(4, 2)(q, causal=causal)
+
+
+@pytest.mark.parametrize("pkg", ["numpy", "torch"])
+@pytest.mark.parametrize(
+    ("sizes", "error"),
+    [((4, 2.5), ValueError), ((4, 0, 1), ValueError), ((4, -1), ValueError), ((4, True), ValueError),
+     ("41", TypeError), (7, TypeError), ((4,), ValueError)],
+)
+def test_mlp_sizes_are_a_sequence_of_positive_ints(pkg, sizes, error) -> None:
+    module = nn_numpy if pkg == "numpy" else nn_torch
+    with pytest.raises(error, match="MLP: 'sizes'"):
+        module.MLP(sizes)

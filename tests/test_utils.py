@@ -64,3 +64,23 @@ def test_progress_is_plain_tqdm_outside_a_notebook(capsys) -> None:
     bar = progress(range(3), desc="steps")
     assert list(bar) == [0, 1, 2]
     assert "steps: 100%" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["gpu", "cuda0", "CPU:0", "tpu", "", "cuda:x"])
+def test_bigmodel_device_rejects_unknown_values(value, monkeypatch) -> None:
+    from bigmodel_lib.utils import parse_device_setting
+
+    with pytest.raises(ValueError, match="cpu, cuda, cuda:N"):
+        parse_device_setting(value)
+
+
+def test_bigmodel_device_accepts_cpu_and_rejects_absent_gpus(monkeypatch) -> None:
+    import torch
+
+    from bigmodel_lib.utils import parse_device_setting, pick_device
+
+    monkeypatch.setenv("BIGMODEL_DEVICE", " CPU ")
+    assert pick_device(verbose=False) == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        parse_device_setting("cuda:0")

@@ -41,6 +41,12 @@ def check_mask(where: str, mask: Any, target: tuple[int, ...], layout: str) -> N
             f"got {shape_str(mask)}"
         )
 
+def check_causal(where: str, causal: Any) -> None:
+    """``causal`` must be a real bool: ``causal=1`` or a tensor would silently mean something else."""
+    if not isinstance(causal, bool):
+        raise TypeError(f"{where}: 'causal' must be a bool (True or False), got {causal!r} ({type(causal).__name__})")
+
+
 def check_attention_inputs(
     where: str, q: Any, k: Any, v: Any, mask: Any = None, names: tuple[str, str, str] = ("q", "k", "v")
 ) -> tuple[int, ...]:

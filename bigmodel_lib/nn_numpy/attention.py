@@ -38,12 +38,12 @@ from bigmodel_lib._checks import (
     check_probability,
     shape_str,
 )
-from bigmodel_lib.contracts.attention import (  # noqa: F401 -- re-exported: the contracts both packages keep
+from bigmodel_lib.contracts.attention import (
     _check_same_batch,
-    _is_bool,
     _shape_tuple_str,
     check_additive_inputs,
     check_attention_inputs,
+    check_causal,  # noqa: F401 -- re-exported: the contracts both packages keep
     check_mask,
 )
 from bigmodel_lib.nn_numpy.functional import check_grad_out, require_cache, softmax_backward
@@ -64,6 +64,7 @@ def causal_mask(lq: int, lk: int) -> np.ndarray:
 
 def allowed_keys(mask: np.ndarray | None, causal: bool, lq: int, lk: int) -> np.ndarray | None:
     """The combined bool mask ``mask AND causal`` (``None`` when every key is allowed)."""
+    check_causal("attention", causal)
     if not causal:
         return mask
     tril = causal_mask(lq, lk)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from bigmodel_lib.contracts.mlp import (  # noqa: F401 -- re-exported: the contracts both packages keep
+    check_mlp_sizes,
     mlp_layers,
 )
 from bigmodel_lib.nn_numpy.activations import GELU, ReLU, Tanh
@@ -34,7 +35,7 @@ class MLP(Module):
         dtype: Any = np.float32,
         rng: np.random.Generator | None = None,
     ) -> None:
-        self.sizes = tuple(sizes)
+        self.sizes = check_mlp_sizes(sizes)
         self.layers = Sequential(
             *mlp_layers(sizes, activation, dropout, Linear, ACTIVATIONS, Dropout, dtype=dtype, rng=rng)
         )

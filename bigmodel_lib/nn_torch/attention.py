@@ -32,6 +32,7 @@ from bigmodel_lib.contracts.attention import (
     _check_same_batch,
     check_additive_inputs,
     check_attention_inputs,
+    check_causal,
     check_mask,
 )
 from bigmodel_lib.nn_torch.linear import Linear
@@ -93,6 +94,7 @@ def _attend(
     scale: float | None,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """The attention itself, inputs already checked (``MultiHeadAttention`` calls this directly)."""
+    check_causal("attention", causal)
     lq, lk = q.shape[-2], k.shape[-2]
     if not need_weights:
         if mask is None:  # causal alone never empties a row (query i always sees key 0)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from bigmodel_lib._checks import check_positive_int, check_tensor, shape_str
+from bigmodel_lib._checks import check_parameter_dtype, check_positive_int, check_tensor, shape_str
 from bigmodel_lib.contracts.cnn import (
     IntPair,
     check_digits_input,
@@ -64,6 +64,7 @@ class Conv2d(Module, nn.Conv2d):
         check_tensor("Conv2d", "x", x)
         check_image("Conv2d", "x", x, self.in_channels)
         check_fits("Conv2d", "x", x, self.kernel_size, self.padding)
+        check_parameter_dtype("Conv2d", "x", x, self.weight)
         return super().forward(x)
 
     @classmethod

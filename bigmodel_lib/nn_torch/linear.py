@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bigmodel_lib._checks import check_features, check_tensor
+from bigmodel_lib._checks import check_features, check_parameter_dtype, check_tensor
 from bigmodel_lib.nn_torch.module import Module
 
 
@@ -15,6 +15,7 @@ class Linear(Module, nn.Linear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_tensor("Linear", "x", x)
         check_features("Linear", "x", x, self.in_features)
+        check_parameter_dtype("Linear", "x", x, self.weight)
         return super().forward(x)
 
     @classmethod

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from bigmodel_lib.contracts.mlp import mlp_layers
+from bigmodel_lib.contracts.mlp import check_mlp_sizes, mlp_layers
 from bigmodel_lib.nn_torch.activations import GELU, ReLU, Tanh
 from bigmodel_lib.nn_torch.container import Sequential
 from bigmodel_lib.nn_torch.dropout import Dropout
@@ -29,7 +29,7 @@ class MLP(Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.sizes = tuple(sizes)
+        self.sizes = check_mlp_sizes(sizes)
         self.layers = Sequential(
             *mlp_layers(sizes, activation, dropout, Linear, ACTIVATIONS, Dropout, device=device, dtype=dtype)
         )

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bigmodel_lib._checks import check_probability, check_tensor
+from bigmodel_lib._checks import check_parameter_dtype, check_probability, check_tensor
 from bigmodel_lib.contracts.multihead import check_mha_config, check_mha_inputs, mha_state_from_pytorch
 from bigmodel_lib.nn_torch.attention import _attend
 from bigmodel_lib.nn_torch.linear import Linear
@@ -79,6 +79,7 @@ class MultiHeadAttention(Module):
         if mask is not None:
             check_tensor(where, "mask", mask)
         check_mha_inputs(where, self.d_model, self.num_heads, query, key, value, mask)
+        check_parameter_dtype(where, "query", query, self.in_proj.weight)
 
         d = self.d_model
         w, b = self.in_proj.weight, self.in_proj.bias

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bigmodel_lib._checks import check_floating, check_tensor, shape_str
+from bigmodel_lib._checks import check_floating, check_parameter_dtype, check_tensor, shape_str
 from bigmodel_lib.nn_torch.module import Module
 
 
@@ -19,6 +19,8 @@ class LayerNorm(Module, nn.LayerNorm):
         if x.ndim < k or tuple(x.shape[-k:]) != tuple(self.normalized_shape):
             expected = "(..., " + ", ".join(map(str, self.normalized_shape)) + ")"
             raise ValueError(f"LayerNorm: 'x' expected shape {expected}, got {shape_str(x)}")
+        if self.weight is not None:
+            check_parameter_dtype("LayerNorm", "x", x, self.weight)
         return super().forward(x)
 
     @classmethod
