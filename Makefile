@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NBVAL  := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
 
-.PHONY: install lab test test-fast notebooks benchmark clean-notebooks clean
+.PHONY: install lab test test-fast notebooks benchmark gpu-check clean-notebooks clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,11 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
+# JupyterLab refuses to run as root unless told: containers and classroom machines often run as root.
+ROOT_FLAG := $(shell [ "$$(id -u 2>/dev/null)" = "0" ] && echo --allow-root)
+
 lab: install
-	$(VENV)/bin/jupyter lab --notebook-dir=chapters
+	$(VENV)/bin/jupyter lab --notebook-dir=chapters $(ROOT_FLAG)
 
 # Every unit test, then every notebook executed top to bottom by nbval. The browser test needs
 # Debian's chromium: the script installs it when it can, otherwise that one test is skipped.
@@ -42,6 +45,10 @@ benchmark: install
 	$(PY) -m bigmodel_lib.benchmarks.attention
 	$(PY) -m bigmodel_lib.benchmarks.scaling --threads 1
 	$(PY) -m bigmodel_lib.benchmarks.gpt --threads 1
+
+# Every GPU path of the course in one run (needs a CUDA GPU; writes its figures into docs/performance.md).
+gpu-check: install
+	$(PY) -m bigmodel_lib.benchmarks.gpu_check
 
 # Strip outputs and execution counts before committing a notebook you ran.
 clean-notebooks: install

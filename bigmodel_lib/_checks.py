@@ -2,7 +2,7 @@
 
 They work on anything with ``.shape``/``.ndim``/``.dtype`` (NumPy arrays and torch tensors), so
 both packages fail the same way, early, with a message naming the argument, what was expected
-and what was received (DESIGN.md section 3).
+and what was received (docs/library.md, "Errors").
 """
 
 from __future__ import annotations

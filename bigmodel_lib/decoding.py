@@ -23,7 +23,7 @@ A model defines ``p(y_t | y_<t) = softmax(logits)_{y_t}`` and so the probability
 
 Lengths: ``max_len`` counts generated tokens (``eos`` included, ``bos`` not), so outputs have at most
 ``max_len + 1`` columns, ``bos`` first. Bad arguments fail early with a ``ValueError`` or ``TypeError``
-naming the argument, what was expected and what was received (DESIGN.md section 3).
+naming the argument, what was expected and what was received (docs/library.md, "Errors").
 """
 
 from __future__ import annotations
