@@ -1,8 +1,8 @@
-"""The attention explorer in a real browser: JupyterLab, headless Chromium, the notebook run end to end.
+"""The widgets in a real browser: JupyterLab, headless Chromium, each notebook run end to end.
 
-What a learner does: open ``03_6_attention_explorer.ipynb`` in JupyterLab, *Run All Cells*, move a
-control of the explorer. The test checks that the widgets render, that moving a control changes the
-picture, and that no JavaScript error shows up on the way.
+What a learner does: open a notebook in JupyterLab, *Run All Cells*, move a control of a widget. For
+every notebook with a playground or an explorer (3.2, 3.3, 3.4, 3.6, 4.3, 4.4) the test checks that
+the widget renders, that moving a control changes its picture, and that no JavaScript error shows up.
 
 Needs Debian's Chromium and the Playwright package (Playwright cannot download its own browser here)::
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -23,19 +24,47 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / "chapters" / "03_attention" / "03_6_attention_explorer.ipynb"
+CHAPTERS = ROOT / "chapters"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 TOKEN = "bigmodel-browser-test"
-TRAIN_STEPS_IN_TEST = 40  # the model only has to exist, not to be good: keeps the run short
+
+@dataclass(frozen=True)
+class WidgetCase:
+    """A notebook, the widget to find in it, and what to do to it (each action must change the picture)."""
+
+    notebook: str  # relative to chapters/
+    css_class: str  # the widget's own class (see bigmodel_lib.viz.widgets)
+    actions: tuple[tuple[str, str], ...]  # ("button", name) | ("checkbox", label) | ("slider", label)
+    parameters: str = ""  # appended to the parameters cell: a shorter run where the notebook allows it
+    run_timeout_s: int = 300
+
+
+CASES = [
+    WidgetCase("03_attention/03_2_scaling_softmax_and_gradients.ipynb", "bigmodel-softmax-playground",
+               (("checkbox", "divide by √d_k"), ("slider", "temperature T"))),
+    WidgetCase("03_attention/03_3_masks_and_multihead.ipynb", "bigmodel-mask-playground",
+               (("checkbox", "causal mask"),)),
+    WidgetCase("03_attention/03_4_positional_encoding.ipynb", "bigmodel-positional-explorer",
+               (("slider", "position"),)),
+    # the explorer's model only has to exist, not to be good: 40 steps keep the run short
+    WidgetCase("03_attention/03_6_attention_explorer.ipynb", "bigmodel-attention-explorer",
+               (("button", "1"), ("slider", "hide below")), parameters="TRAIN_STEPS = 40"),
+    # 4.3 and 4.4 assert their accuracy, so they train with their own knobs (a few minutes each)
+    WidgetCase("04_code/04_3_seq2seq_attention_dates.ipynb", "bigmodel-attention-explorer",
+               (("slider", "hide below"),), run_timeout_s=1200),
+    WidgetCase("04_code/04_4_transformer_dates.ipynb", "bigmodel-attention-explorer",
+               (("button", "1"), ("slider", "hide below")), run_timeout_s=1200),
+]
 
 # Console errors that are not ours, each with the reason it is harmless. None so far with
 # JupyterLab 4.6 and Chromium 156: add one here only with its reason, never a catch-all.
@@ -65,31 +94,36 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _notebook_copy(folder: Path) -> Path:
-    """The chapter notebook with fewer training steps, in ``folder`` (the served directory)."""
-    notebook = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
-    for cell in notebook["cells"]:
-        if "parameters" in cell.get("metadata", {}).get("tags", []):
-            source = "".join(cell["source"])
-            assert "TRAIN_STEPS = " in source, "the parameters cell no longer sets TRAIN_STEPS"
-            cell["source"] = source + f"\nTRAIN_STEPS = {TRAIN_STEPS_IN_TEST}  # (browser test: a short run)\n"
-    path = folder / NOTEBOOK.name
+def _notebook_copy(case: WidgetCase, folder: Path) -> Path:
+    """The chapter notebook, with ``case.parameters`` appended to its parameters cell, in ``folder``."""
+    source_path = CHAPTERS / case.notebook
+    notebook = json.loads(source_path.read_text(encoding="utf-8"))
+    if case.parameters:
+        cells = [c for c in notebook["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(cells) == 1, f"{case.notebook}: expected one cell tagged 'parameters'"
+        name = case.parameters.split("=")[0].strip()
+        assert f"{name} = " in "".join(cells[0]["source"]), f"the parameters cell no longer sets {name}"
+        cells[0]["source"] = "".join(cells[0]["source"]) + f"\n{case.parameters}  # (browser test: a short run)\n"
+    path = folder / source_path.name
     path.write_text(json.dumps(notebook), encoding="utf-8")
     return path
 
 
-@pytest.fixture
-def jupyterlab(tmp_path: Path) -> Iterator[str]:
-    """A JupyterLab server on 127.0.0.1 serving a copy of the notebook; yields its base URL."""
+@pytest.fixture(scope="module")
+def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A JupyterLab server on 127.0.0.1 serving copies of the notebooks; yields its base URL."""
+    tmp_path = tmp_path_factory.mktemp("jupyterlab")
     served = tmp_path / "served"
     served.mkdir()
-    _notebook_copy(served)
+    for case in CASES:
+        _notebook_copy(case, served)
     settings = tmp_path / "lab-settings" / "@jupyterlab"
     for extension, plugin, values in (
         # No news, no update checks: nothing may be fetched from the internet.
         ("apputils-extension", "notification", {"fetchNews": "false", "checkForUpdates": False}),
-        # Start the notebook's kernel (python3) without asking in a dialog.
-        ("notebook-extension", "tracker", {"autoStartDefaultKernel": True}),
+        # Start the notebook's kernel (python3) without asking in a dialog; render every cell (no
+        # windowing), so a widget far down the notebook is in the page.
+        ("notebook-extension", "tracker", {"autoStartDefaultKernel": True, "windowingMode": "none"}),
     ):
         (settings / extension).mkdir(parents=True, exist_ok=True)
         (settings / extension / f"{plugin}.jupyterlab-settings").write_text(json.dumps(values), encoding="utf-8")
@@ -160,19 +194,48 @@ def _stop_server(server: subprocess.Popen, base: str) -> None:
 
 
 def _wait_until_all_cells_ran(page: Page, timeout_s: float) -> None:
-    """Every code cell has an execution count, none is running ``[*]``, the kernel is idle."""
+    """Every code cell has an execution count and none is running ``[*]`` -- or a cell failed
+    (JupyterLab stops a *Run All* at the first error, so the remaining cells would never run)."""
     page.wait_for_function(
         """() => {
+            const failed = [...document.querySelectorAll('.jp-OutputArea-output')]
+                .some(o => o.getAttribute('data-mime-type') === 'application/vnd.jupyter.stderr'
+                           && /Traceback|Error:/.test(o.textContent));
             const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
-            return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+            return failed || (prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent)));
         }""",
         timeout=timeout_s * 1000,
     )
 
 
-def test_explorer_renders_and_reacts_in_jupyterlab(jupyterlab: str, tmp_path: Path) -> None:
+def _wait_for_new_picture(page: Page, image, old_src: str | None, what: str) -> None:
+    try:
+        page.wait_for_function("([img, old]) => img.src !== old && img.complete && img.naturalWidth > 0",
+                               arg=[image.element_handle(), old_src], timeout=20_000)
+    except PlaywrightTimeout:
+        raise AssertionError(f"the picture did not change after {what}") from None
+
+
+def _act(page: Page, widget, kind: str, label: str) -> None:
+    """Do what a learner does to one control of ``widget``."""
+    if kind == "button":
+        widget.get_by_role("button", name=label, exact=True).click()
+    elif kind == "checkbox":
+        widget.locator(".widget-checkbox", has_text=label).locator("input").click()
+    elif kind == "slider":  # moved with the keyboard, like a learner's arrow keys
+        handle = widget.locator(".widget-slider", has_text=label).locator(".noUi-handle")
+        handle.focus()
+        for _ in range(6):
+            page.keyboard.press("ArrowRight")
+    else:
+        raise ValueError(f"unknown action {kind!r}")
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: Path(c.notebook).stem)
+def test_widget_renders_and_reacts_in_jupyterlab(jupyterlab: str, case: WidgetCase, tmp_path: Path) -> None:
     screenshots = Path(os.environ.get("BIGMODEL_SCREENSHOTS", tmp_path / "screenshots"))
     screenshots.mkdir(parents=True, exist_ok=True)
+    stem = Path(case.notebook).stem
     page_errors: list[str] = []
     console_errors: list[str] = []
 
@@ -186,7 +249,7 @@ def test_explorer_renders_and_reacts_in_jupyterlab(jupyterlab: str, tmp_path: Pa
             page.on("console", lambda message: console_errors.append(message.text)
                     if message.type == "error" else None)
 
-            page.goto(f"{jupyterlab}/lab/tree/{NOTEBOOK.name}?token={TOKEN}&reset", timeout=60_000)
+            page.goto(f"{jupyterlab}/lab/tree/{Path(case.notebook).name}?token={TOKEN}&reset", timeout=60_000)
             page.locator(".jp-NotebookPanel .jp-Notebook").wait_for(timeout=60_000)
             select_kernel = page.locator(".jp-Dialog .jp-mod-accept", has_text="Select")
             try:  # should not appear (autoStartDefaultKernel), but if a Lab version still asks: accept
@@ -203,40 +266,29 @@ def test_explorer_renders_and_reacts_in_jupyterlab(jupyterlab: str, tmp_path: Pa
             # Run > Run All Cells, as a learner would
             page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
             page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+            _wait_until_all_cells_ran(page, timeout_s=case.run_timeout_s)
+            errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+                                  has_text=re.compile(r"Traceback|Error:"))
+            assert errors.count() == 0, f"{stem}: a cell failed: {errors.first.inner_text()[-2000:]}"
 
-            explorer = page.locator(".bigmodel-attention-explorer")
-            explorer.wait_for(state="visible", timeout=90_000)
-            _wait_until_all_cells_ran(page, timeout_s=60)
-            image = explorer.locator("img.bigmodel-widget-image")
+            widget = page.locator(f".{case.css_class}").first
+            widget.wait_for(state="visible", timeout=30_000)
+            image = widget.locator("img.bigmodel-widget-image")
             image.wait_for(state="visible")
             page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
-            explorer.scroll_into_view_if_needed()
-            for playground in ("softmax-playground", "mask-playground", "positional-explorer"):
-                assert page.locator(f".bigmodel-{playground} img").count() == 1, f"{playground} not rendered"
-
-            # 1. a head button
-            src_before = image.get_attribute("src")
-            shot_before = image.screenshot(path=str(screenshots / "explorer_before.png"))
-            explorer.get_by_role("button", name="1", exact=True).click()
-            page.wait_for_function("([img, old]) => img.src !== old && img.complete && img.naturalWidth > 0",
-                                   arg=[image.element_handle(), src_before], timeout=15_000)
-            shot_after = image.screenshot(path=str(screenshots / "explorer_head1.png"))
-            assert shot_after != shot_before, "the explorer's picture did not change after picking head 1"
-
-            # 2. the threshold slider, moved with the keyboard like a learner's arrow keys
-            src_before = image.get_attribute("src")
-            handle = explorer.locator(".widget-hslider", has_text="hide below").locator(".noUi-handle")
-            handle.focus()
-            for _ in range(15):
-                page.keyboard.press("ArrowRight")
-            page.wait_for_function("([img, old]) => img.src !== old && img.complete && img.naturalWidth > 0",
-                                   arg=[image.element_handle(), src_before], timeout=15_000)
-            assert image.screenshot() != shot_after, "the picture did not change after moving the threshold"
-            explorer.screenshot(path=str(screenshots / "explorer_widget.png"))
-            page.screenshot(path=str(screenshots / "jupyterlab.png"))
+            widget.scroll_into_view_if_needed()
+            shot = image.screenshot(path=str(screenshots / f"{stem}_before.png"))
+            for step, (kind, label) in enumerate(case.actions, start=1):
+                src_before = image.get_attribute("src")
+                _act(page, widget, kind, label)
+                _wait_for_new_picture(page, image, src_before, f"{kind} {label!r}")
+                new_shot = image.screenshot(path=str(screenshots / f"{stem}_{step}.png"))
+                assert new_shot != shot, f"{stem}: the picture looks the same after {kind} {label!r}"
+                shot = new_shot
+            page.screenshot(path=str(screenshots / f"{stem}_jupyterlab.png"))
         except Exception:
-            page.screenshot(path=str(screenshots / "failure.png"))  # what the page looked like
-            print(f"screenshot of the failure: {screenshots / 'failure.png'}; page errors: {page_errors}; "
+            page.screenshot(path=str(screenshots / f"{stem}_failure.png"))  # what the page looked like
+            print(f"screenshot of the failure: {screenshots / (stem + '_failure.png')}; page errors: {page_errors}; "
                   f"console errors: {console_errors}")
             raise
         finally:
