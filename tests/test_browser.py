@@ -93,6 +93,16 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
+MERMAID_FENCE = re.compile(r"^```mermaid\s*$", re.MULTILINE)
+
+
+def _mermaid_blocks(path: Path) -> int:
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return sum(len(MERMAID_FENCE.findall("".join(c["source"]))) for c in cells if c["cell_type"] == "markdown")
+
+
+MERMAID_NOTEBOOKS = sorted(p for p in CHAPTERS.rglob("*.ipynb") if _mermaid_blocks(p) > 0)
+
 
 def _notebook_copy(case: WidgetCase, folder: Path) -> Path:
     """The chapter notebook, with ``case.parameters`` appended to its parameters cell, in ``folder``."""
@@ -115,6 +125,8 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp_path = tmp_path_factory.mktemp("jupyterlab")
     served = tmp_path / "served"
     served.mkdir()
+    for path in MERMAID_NOTEBOOKS:
+        (served / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
     for case in CASES:
         _notebook_copy(case, served)
     settings = tmp_path / "lab-settings" / "@jupyterlab"
@@ -297,3 +309,44 @@ def test_widget_renders_and_reacts_in_jupyterlab(jupyterlab: str, case: WidgetCa
     assert not page_errors, f"JavaScript errors in the page: {page_errors}"
     unexpected = [text for text in console_errors if not any(benign in text for benign in BENIGN_CONSOLE_ERRORS)]
     assert not unexpected, f"console errors: {unexpected}"
+
+
+def _open_notebook(page: Page, base: str, name: str) -> None:
+    page.goto(f"{base}/lab/tree/{name}?token={TOKEN}&reset", timeout=60_000)
+    page.locator(".jp-NotebookPanel .jp-Notebook").wait_for(timeout=60_000)
+
+
+def test_every_notebook_has_diagrams_where_the_issue_asks() -> None:
+    wanted = {"02_1_neurons_layers_backprop", "03_1_from_similarity_to_attention", "03_3_masks_and_multihead",
+              "04_3_seq2seq_attention_dates", "04_4_transformer_dates", "04_5_small_gpt"}
+    assert wanted <= {p.stem for p in MERMAID_NOTEBOOKS}
+
+
+@pytest.mark.parametrize("path", MERMAID_NOTEBOOKS, ids=lambda p: p.stem)
+def test_mermaid_diagrams_render_in_jupyterlab(jupyterlab: str, path: Path, tmp_path: Path) -> None:
+    """Each ```mermaid block of the notebook becomes a picture in JupyterLab, none a syntax warning."""
+    expected = _mermaid_blocks(path)
+    screenshots = Path(os.environ.get("BIGMODEL_SCREENSHOTS", tmp_path / "screenshots"))
+    screenshots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
+                                             timeout=60_000)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            _open_notebook(page, jupyterlab, path.name)
+            diagrams = page.locator(".jp-RenderedMermaid")
+            page.wait_for_function(
+                "n => document.querySelectorAll('.jp-RenderedMermaid').length >= n && "
+                "[...document.querySelectorAll('.jp-RenderedMermaid')].every("
+                "d => d.classList.contains('jp-mod-warning') || d.querySelector('svg, img'))",
+                arg=expected, timeout=60_000,
+            )
+            warnings = page.locator(".jp-RenderedMermaid.jp-mod-warning")
+            messages = [warnings.nth(i).inner_text()[:500] for i in range(warnings.count())]
+            assert messages == [], f"{path.name}: Mermaid could not draw: {messages}"
+            assert diagrams.count() == expected
+            for i in range(expected):
+                diagrams.nth(i).scroll_into_view_if_needed()
+                diagrams.nth(i).screenshot(path=str(screenshots / f"{path.stem}_mermaid_{i}.png"))
+        finally:
+            browser.close()
