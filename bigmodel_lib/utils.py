@@ -139,6 +139,13 @@ class limit_cpu_threads:  # noqa: N801 -- used like a function: limit_cpu_thread
 
             torch.set_num_threads(self._torch_previous)
 
+    def __repr__(self) -> str:
+        # a notebook cell ending in limit_cpu_threads(1) shows this line, not "<... object at 0x7f...>"
+        if self.n is None:
+            return "limit_cpu_threads(None): NumPy's BLAS and PyTorch keep their default thread counts"
+        threads = "1 thread" if self.n == 1 else f"{self.n} threads"
+        return f"limit_cpu_threads({self.n}): NumPy's BLAS and PyTorch use {threads} each"
+
     def __enter__(self) -> limit_cpu_threads:
         return self
 

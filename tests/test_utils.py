@@ -84,3 +84,12 @@ def test_bigmodel_device_accepts_cpu_and_rejects_absent_gpus(monkeypatch) -> Non
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ValueError, match="no CUDA GPU"):
         parse_device_setting("cuda:0")
+
+
+def test_limit_cpu_threads_has_a_readable_repr() -> None:
+    from bigmodel_lib import limit_cpu_threads
+
+    with limit_cpu_threads(1) as limit:
+        assert repr(limit) == "limit_cpu_threads(1): NumPy's BLAS and PyTorch use 1 thread each"
+    with limit_cpu_threads(2) as limit:
+        assert "use 2 threads each" in repr(limit)
