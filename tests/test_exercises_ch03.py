@@ -33,10 +33,10 @@ def test_every_exercise_of_the_chapter_is_listed():
 def test_weights_by_hand_match_an_independent_torch_computation():
     q = torch.tensor(ch03.TINY_QUERY)
     k = torch.tensor(ch03.TINY_KEYS)
-    expected = torch.softmax(k @ q / math.sqrt(2), dim=-1)
+    expected = torch.softmax(k @ q / math.sqrt(q.shape[-1]), dim=-1)
     assert verdict(ch03.attention_weights_by_hand, expected)[0]
-    assert verdict(ch03.attention_weights_by_hand, expected.numpy().round(3))[0]  # three decimals, by hand
-    assert verdict(ch03.attention_weights_by_hand, expected.numpy().round(1))[0] is False
+    assert verdict(ch03.attention_weights_by_hand, expected.numpy().round(3))[0]  # three decimals, as asked
+    assert verdict(ch03.attention_weights_by_hand, expected.numpy().round(2))[0] is False  # two are not enough
 
 
 def test_weights_by_hand_match_the_library():
@@ -45,24 +45,46 @@ def test_weights_by_hand_match_the_library():
     assert verdict(ch03.attention_weights_by_hand, weights[0])[0]
 
 
-@pytest.mark.parametrize(
-    "wrong, message",
-    [
-        (lambda s: softmax(s), "without the 1/sqrt(d_k)"),
-        (lambda s: softmax(s / 2), "divided by d_k"),
-        (lambda s: s / math.sqrt(2), "softmax turns them into weights"),
-        (lambda s: s / s.sum(), "not by softmax"),
-    ],
-)
+def test_weights_by_hand_is_not_the_worked_example_of_notebook_03_1():
+    # 03.1 works through d_k = 2 and three keys by hand; the exercise must not be that computation again
+    assert ch03.TINY_QUERY.shape != (2,) and ch03.TINY_KEYS.shape != (3, 2)
+
+
+def test_weights_by_hand_rounded_answer_is_right_and_names_no_mistake():
+    rounded = softmax(ch03.TINY_KEYS @ ch03.TINY_QUERY / 2).round(3)
+    ok, feedback = verdict(ch03.attention_weights_by_hand, rounded)
+    assert ok and "matches" in feedback
+
+
+SLIPS_BY_HAND = [
+    (lambda s: softmax(s), "without the 1/sqrt(d_k)"),
+    (lambda s: softmax(s / 4), "divided by d_k"),
+    (lambda s: softmax(s / math.sqrt(2)), "sqrt(2)"),
+    (lambda s: s / 2, "softmax turns them into weights"),
+    (lambda s: s / s.sum(), "not a softmax"),
+]
+
+
+@pytest.mark.parametrize("wrong, message", SLIPS_BY_HAND)
 def test_weights_by_hand_name_the_usual_slips(wrong, message):
     scores = ch03.TINY_KEYS @ ch03.TINY_QUERY
     ok, feedback = verdict(ch03.attention_weights_by_hand, wrong(scores))
     assert not ok and message in feedback
+    # ... also when the slip is rounded to three decimals, as the prompt asks
+    ok, feedback = verdict(ch03.attention_weights_by_hand, wrong(scores).round(3))
+    assert not ok and message in feedback
+
+
+@pytest.mark.parametrize("wrong, message", SLIPS_BY_HAND)
+def test_weights_by_hand_slips_are_far_from_the_right_answer(wrong, message):
+    # a slip is named only if no answer can be within the tolerance of both it and the right answer
+    scores = ch03.TINY_KEYS @ ch03.TINY_QUERY
+    assert np.max(np.abs(wrong(scores) - softmax(scores / 2))) > 2 * 5e-4, message
 
 
 def test_weights_by_hand_reject_the_wrong_shape():
-    ok, feedback = verdict(ch03.attention_weights_by_hand, np.ones((1, 3)) / 3)
-    assert not ok and "shape (3,)" in feedback
+    ok, feedback = verdict(ch03.attention_weights_by_hand, np.ones((1, 4)) / 4)
+    assert not ok and "shape (4,)" in feedback
 
 
 # -- variance of q·k ----------------------------------------------------------------------------------
@@ -73,6 +95,12 @@ def test_score_variance_agrees_with_a_simulation():
     k = rng.standard_normal((200_000, ch03.VARIANCE_D_K))
     simulated = np.var(np.sum(q * k, axis=-1))
     assert simulated == pytest.approx(ch03.score_variance.reference(), rel=0.02)
+
+
+def test_score_variance_accepts_the_exact_int_and_rejects_a_simulation():
+    assert verdict(ch03.score_variance, ch03.VARIANCE_D_K)[0]
+    ok, feedback = verdict(ch03.score_variance, 63.7)  # what a simulation prints: close, but not the derivation
+    assert not ok and "off by" in feedback
 
 
 @pytest.mark.parametrize("wrong, message", [(8.0, "standard deviation"), (1.0, "after dividing"), (128.0, "not 2")])
@@ -87,6 +115,11 @@ def test_softmax_jacobian_matches_autograd():
     logits = torch.tensor(ch03.JACOBIAN_LOGITS, dtype=torch.float64)
     jacobian = torch.autograd.functional.jacobian(lambda z: torch.softmax(z, dim=-1), logits)
     assert verdict(ch03.softmax_jacobian, jacobian)[0]
+
+
+def test_softmax_jacobian_rounded_to_three_decimals_passes():
+    s = softmax(ch03.JACOBIAN_LOGITS)
+    assert verdict(ch03.softmax_jacobian, (np.diag(s) - np.outer(s, s)).round(3))[0]
 
 
 def test_softmax_jacobian_names_the_usual_slips():
@@ -121,12 +154,17 @@ def test_causal_mask_names_the_usual_slips():
 
 # -- sinusoidal entry ---------------------------------------------------------------------------------
 
-def test_sinusoidal_entry_matches_the_table_built_from_the_paper_formula():
-    positions = np.arange(ch03.PE_POSITION + 1)[:, None]
-    pairs = np.arange(ch03.PE_D_MODEL // 2)[None, :]
-    angles = positions / 10000 ** (2 * pairs / ch03.PE_D_MODEL)
-    table = np.zeros((ch03.PE_POSITION + 1, ch03.PE_D_MODEL))
+def _paper_table(max_len, d_model):
+    positions = np.arange(max_len)[:, None]
+    pairs = np.arange(d_model // 2)[None, :]
+    angles = positions / 10000 ** (2 * pairs / d_model)
+    table = np.zeros((max_len, d_model))
     table[:, 0::2], table[:, 1::2] = np.sin(angles), np.cos(angles)
+    return table
+
+
+def test_sinusoidal_entry_matches_the_table_built_from_the_paper_formula():
+    table = _paper_table(ch03.PE_POSITION + 1, ch03.PE_D_MODEL)
     assert verdict(ch03.sinusoidal_entry, table[ch03.PE_POSITION, ch03.PE_DIMENSION])[0]
 
 
@@ -135,16 +173,36 @@ def test_sinusoidal_entry_matches_the_library_table():
     assert verdict(ch03.sinusoidal_entry, table[ch03.PE_POSITION, ch03.PE_DIMENSION])[0]
 
 
-def test_sinusoidal_entry_names_the_usual_slips():
+def test_sinusoidal_entry_rounded_to_four_decimals_passes_and_names_no_mistake():
+    exact = _paper_table(ch03.PE_POSITION + 1, ch03.PE_D_MODEL)[ch03.PE_POSITION, ch03.PE_DIMENSION]
+    ok, feedback = verdict(ch03.sinusoidal_entry, round(exact, 4))
+    assert ok and "matches" in feedback
+    assert not verdict(ch03.sinusoidal_entry, round(exact, 2))[0]  # the prompt asks for four decimals
+
+
+def _sinusoidal_slips():
     pos, dim, d = ch03.PE_POSITION, ch03.PE_DIMENSION, ch03.PE_D_MODEL
-    cases = [
-        (math.sin(pos / 10000 ** (2 * (dim // 2) / d)), "so it is a cosine"),
+    two_i = 2 * (dim // 2)
+    return [
+        (math.sin(pos / 10000 ** (two_i / d)), "so it is a cosine"),
         (math.cos(pos / 10000 ** (dim / d)), "pair index"),
         (math.cos(pos / 10000 ** (2 * dim / d)), "not 2 x"),
+        (math.cos(math.radians(pos / 10000 ** (two_i / d))), "degrees"),
     ]
-    for wrong, message in cases:
-        ok, feedback = verdict(ch03.sinusoidal_entry, wrong)
-        assert not ok and message in feedback
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_sinusoidal_entry_names_the_usual_slips_even_rounded(index):
+    wrong, message = _sinusoidal_slips()[index]
+    for answer in (wrong, round(wrong, 4)):
+        ok, feedback = verdict(ch03.sinusoidal_entry, answer)
+        assert not ok and message in feedback, (answer, feedback)
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_sinusoidal_entry_slips_are_far_from_the_right_answer(index):
+    wrong, message = _sinusoidal_slips()[index]
+    assert abs(wrong - ch03.sinusoidal_entry.reference()) > 2 * 5e-5, message
 
 
 # -- parameters of multi-head attention ---------------------------------------------------------------
@@ -161,6 +219,11 @@ def test_mha_parameter_count_matches_the_library_layers():
     torch_layer = nn_torch.MultiHeadAttention(ch03.MHA_D_MODEL, ch03.MHA_NUM_HEADS)
     assert verdict(ch03.mha_parameter_count, numpy_layer.num_parameters())[0]
     assert verdict(ch03.mha_parameter_count, torch_layer.num_parameters())[0]
+
+
+def test_mha_parameter_count_right_answer_names_no_mistake():
+    ok, feedback = verdict(ch03.mha_parameter_count, 4 * (ch03.MHA_D_MODEL**2 + ch03.MHA_D_MODEL))
+    assert ok and "matches" in feedback
 
 
 def test_mha_parameter_count_names_the_usual_slips():

@@ -29,7 +29,9 @@ __all__ = [
     "MHA_NUM_HEADS",
     "PE_D_MODEL",
     "PE_DIMENSION",
+    "PE_PAIR",
     "PE_POSITION",
+    "TINY_D_K",
     "TINY_KEYS",
     "TINY_QUERY",
     "VARIANCE_D_K",
@@ -45,44 +47,54 @@ __all__ = [
 
 # -- 1. attention weights of one query, by hand ----------------------------------------------------------
 
-TINY_QUERY = np.array([2.0, 1.0])
-TINY_KEYS = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+# Not the worked example of notebook 03.1 (d_k = 2, three keys): here d_k = 4, so the scale is 1/2, four
+# keys, and one score is negative.
+TINY_QUERY = np.array([1.0, 0.0, 2.0, 1.0])
+TINY_KEYS = np.array([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [2.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, -1.0]])
+TINY_D_K = TINY_QUERY.shape[-1]
+
+#: Half a unit in the third decimal, and a hair more so that floating point cannot reject an answer rounded
+#: to three decimals (an exact value of 0.1235 rounds to 0.124, off by 0.0005 up to float error).
+_THREE_DECIMALS = 5e-4 * (1 + 1e-6)
 
 
 def _tiny_scores() -> np.ndarray:
-    return TINY_KEYS @ TINY_QUERY  # (3, 2) @ (2,) -> (3,)
+    return TINY_KEYS @ TINY_QUERY  # (4, 4) @ (4,) -> (4,)
 
 
 attention_weights_by_hand = Exercise(
     key="ch03.attention_weights_by_hand",
     prompt=(
-        "A query q = [2, 1] looks at three keys k1 = [1, 0], k2 = [0, 1], k3 = [1, 1] (d_k = 2).\n"
-        "Compute the three attention weights softmax(q·k_j / sqrt(d_k)) as an array of shape (3,).\n"
-        "(ch03.TINY_QUERY and ch03.TINY_KEYS hold these numbers.)"
+        "A query q = [1, 0, 2, 1] looks at four keys (d_k = 4):\n"
+        "k1 = [1, 1, 0, 0], k2 = [0, 0, 1, 0], k3 = [2, 0, 1, 1], k4 = [0, 1, 0, -1].\n"
+        "Compute the four attention weights softmax(q·k_j / sqrt(d_k)) as an array of shape (4,),\n"
+        "to 3 decimal places. (ch03.TINY_QUERY and ch03.TINY_KEYS hold these numbers.)"
     ),
     checker=close_to_or_known_mistake(
-        lambda: softmax(_tiny_scores() / math.sqrt(2)),
+        lambda: softmax(_tiny_scores() / math.sqrt(TINY_D_K)),
         {
             "these are softmax(q·k) without the 1/sqrt(d_k) scaling": lambda: softmax(_tiny_scores()),
-            "you divided by d_k; the scaling is 1/sqrt(d_k)": lambda: softmax(_tiny_scores() / 2),
+            "you divided by d_k = 4; the scaling is 1/sqrt(d_k) = 1/2": lambda: softmax(_tiny_scores() / TINY_D_K),
+            "you divided by sqrt(2), the scale of notebook 03.1's example; here d_k = 4, so divide by 2":
+            lambda: softmax(_tiny_scores() / math.sqrt(2)),
             "these are the scaled scores q·k/sqrt(d_k); softmax turns them into weights": lambda: _tiny_scores()
-            / math.sqrt(2),
-            "these are the scores normalised by their sum, not by softmax (exponentiate first)": lambda: _tiny_scores()
-            / _tiny_scores().sum(),
+            / math.sqrt(TINY_D_K),
+            "these are the scores divided by their sum, not a softmax (exponentiate first; "
+            "a weight can never be negative)": lambda: _tiny_scores() / _tiny_scores().sum(),
         },
         rtol=0.0,
-        atol=5e-4,  # three decimals, as a hand computation gives
-        what="attention weights",
+        atol=_THREE_DECIMALS,
+        what="array of attention weights",
     ),
     hints=[
-        "First the scores: q·k1 = 2*1 + 1*0 = 2, then q·k2 and q·k3.",
-        "Divide every score by sqrt(2) ~ 1.414, then softmax: exp(s_j) / sum_i exp(s_i).",
-        "np.exp(s) / np.exp(s).sum() with s = ch03.TINY_KEYS @ ch03.TINY_QUERY / np.sqrt(2).",
+        "First the scores: q·k1 = 1*1 + 0*1 + 2*0 + 1*0 = 1, then q·k2, q·k3 and q·k4.",
+        "Divide every score by sqrt(4) = 2, then softmax: exp(s_j) / sum_i exp(s_i).",
+        "np.exp(s) / np.exp(s).sum() with s = ch03.TINY_KEYS @ ch03.TINY_QUERY / 2.",
     ],
-    reference=lambda: softmax(_tiny_scores() / math.sqrt(2)),
+    reference=lambda: softmax(_tiny_scores() / math.sqrt(TINY_D_K)),
     solution_text=(
-        f"s = K q / sqrt(2) = {np.round(_tiny_scores() / math.sqrt(2), 3)};  "
-        f"weights = exp(s) / sum(exp(s)) ~ {np.round(softmax(_tiny_scores() / math.sqrt(2)), 3)}"
+        f"scores K q = {_tiny_scores()}; s = K q / sqrt(4) = {_tiny_scores() / math.sqrt(TINY_D_K)};  "
+        f"weights = exp(s) / sum(exp(s)) ~ {np.round(softmax(_tiny_scores() / math.sqrt(TINY_D_K)), 3)}"
     ),
 )
 
@@ -95,7 +107,8 @@ score_variance = Exercise(
     key="ch03.score_variance",
     prompt=(
         f"q and k have d_k = {VARIANCE_D_K} independent entries, each with mean 0 and variance 1.\n"
-        "What is the variance of the unscaled score q·k? (A number; a derivation, not a simulation.)"
+        "What is the variance of the unscaled score q·k? Give the exact number (derive it; a simulation\n"
+        "only comes close)."
     ),
     checker=close_to_or_known_mistake(
         lambda: float(VARIANCE_D_K),
@@ -104,6 +117,8 @@ score_variance = Exercise(
             "that is the variance after dividing by sqrt(d_k); the question asks about q·k itself": lambda: 1.0,
             "each product q_i k_i has variance 1 (E[q_i^2] E[k_i^2]), not 2": lambda: 2.0 * VARIANCE_D_K,
         },
+        rtol=1e-9,
+        atol=0.0,
         what="variance",
     ),
     hints=[
@@ -129,7 +144,7 @@ softmax_jacobian = Exercise(
     key="ch03.softmax_jacobian",
     prompt=(
         "For the logits z = [1, 2, 0] (ch03.JACOBIAN_LOGITS), compute the Jacobian of s = softmax(z),\n"
-        "the 3 x 3 matrix J[i, j] = d s_i / d z_j."
+        "the 3 x 3 matrix J[i, j] = d s_i / d z_j, to 3 decimal places."
     ),
     checker=close_to_or_known_mistake(
         _jacobian,
@@ -143,7 +158,7 @@ softmax_jacobian = Exercise(
             ),
         },
         rtol=0.0,
-        atol=5e-4,
+        atol=_THREE_DECIMALS,
         what="Jacobian",
     ),
     hints=[
@@ -196,44 +211,55 @@ causal_mask = Exercise(
 
 # -- 5. one entry of the sinusoidal table ----------------------------------------------------------------
 
-PE_POSITION, PE_DIMENSION, PE_D_MODEL = 3, 5, 8
+# A far position, so that the usual slips land far from the right value (near position 0 every entry of
+# a cosine dimension is close to 1, and a slip could not be told from a right answer).
+PE_POSITION, PE_DIMENSION, PE_D_MODEL = 50, 3, 8
+PE_PAIR = PE_DIMENSION // 2  # dimension 2i + 1 = 3 -> i = 1
+
+#: Half a unit in the fourth decimal, plus a hair for floating point: an answer rounded to 4 decimals passes.
+_FOUR_DECIMALS = 5e-5 * (1 + 1e-6)
 
 
-def _pe_angle(position: int, pair: int) -> float:
-    return position / 10000 ** (2 * pair / PE_D_MODEL)
+def _pe_angle(position: int, exponent_numerator: float) -> float:
+    return position / 10000 ** (exponent_numerator / PE_D_MODEL)
 
 
 sinusoidal_entry = Exercise(
     key="ch03.sinusoidal_entry",
     prompt=(
         f"With d_model = {PE_D_MODEL}, what is the sinusoidal positional encoding PE[pos={PE_POSITION}, "
-        f"dim={PE_DIMENSION}]?\n"
+        f"dim={PE_DIMENSION}]? Give it to 4 decimal places.\n"
         "(Vaswani et al. 2017: PE[pos, 2i] = sin(pos / 10000^(2i/d_model)), "
-        "PE[pos, 2i+1] = cos(pos / 10000^(2i/d_model)).)"
+        "PE[pos, 2i+1] = cos(pos / 10000^(2i/d_model)); angles in radians.)"
     ),
     checker=close_to_or_known_mistake(
-        lambda: math.cos(_pe_angle(PE_POSITION, PE_DIMENSION // 2)),
+        lambda: math.cos(_pe_angle(PE_POSITION, 2 * PE_PAIR)),
         {
             f"dimension {PE_DIMENSION} is odd, so it is a cosine, not a sine": lambda: math.sin(
-                _pe_angle(PE_POSITION, PE_DIMENSION // 2)
+                _pe_angle(PE_POSITION, 2 * PE_PAIR)
             ),
-            f"the exponent uses the pair index i = {PE_DIMENSION // 2} (2i = {2 * (PE_DIMENSION // 2)}), "
-            f"not the dimension {PE_DIMENSION}": lambda: math.cos(PE_POSITION / 10000 ** (PE_DIMENSION / PE_D_MODEL)),
-            f"2i is {2 * (PE_DIMENSION // 2)} here (i = {PE_DIMENSION // 2}), not 2 x {PE_DIMENSION}": lambda: math.cos(
-                PE_POSITION / 10000 ** (2 * PE_DIMENSION / PE_D_MODEL)
+            f"the exponent uses 2i = {2 * PE_PAIR} (the pair index i = {PE_PAIR}), "
+            f"not the dimension {PE_DIMENSION}": lambda: math.cos(_pe_angle(PE_POSITION, PE_DIMENSION)),
+            f"2i is {2 * PE_PAIR} here (i = {PE_PAIR}), not 2 x {PE_DIMENSION}": lambda: math.cos(
+                _pe_angle(PE_POSITION, 2 * PE_DIMENSION)
+            ),
+            "the angle is in radians; that is the cosine of the angle taken in degrees": lambda: math.cos(
+                math.radians(_pe_angle(PE_POSITION, 2 * PE_PAIR))
             ),
         },
-        rtol=1e-5,  # five significant digits: the slip with exponent 5/8 differs only in the fourth
+        rtol=0.0,
+        atol=_FOUR_DECIMALS,
         what="encoding value",
     ),
     hints=[
-        f"Dimension {PE_DIMENSION} = 2i + 1 with i = {PE_DIMENSION // 2}: an odd dimension, so use the cosine.",
-        f"The angle is pos / 10000^(2i/d_model) = {PE_POSITION} / 10000^({2 * (PE_DIMENSION // 2)}/{PE_D_MODEL}).",
+        f"Dimension {PE_DIMENSION} = 2i + 1 with i = {PE_PAIR}: an odd dimension, so use the cosine.",
+        f"The angle is pos / 10000^(2i/d_model) = {PE_POSITION} / 10000^({2 * PE_PAIR}/{PE_D_MODEL}), in radians.",
     ],
-    reference=lambda: math.cos(_pe_angle(PE_POSITION, PE_DIMENSION // 2)),
+    reference=lambda: math.cos(_pe_angle(PE_POSITION, 2 * PE_PAIR)),
     solution_text=(
-        f"i = {PE_DIMENSION // 2}; angle = {PE_POSITION} / 10000^({2 * (PE_DIMENSION // 2)}/{PE_D_MODEL}) "
-        f"= {_pe_angle(PE_POSITION, PE_DIMENSION // 2):.4g}; PE = cos(angle)"
+        f"i = {PE_PAIR}; angle = {PE_POSITION} / 10000^({2 * PE_PAIR}/{PE_D_MODEL}) "
+        f"= {_pe_angle(PE_POSITION, 2 * PE_PAIR):.4g} rad; PE = cos(angle) ~ "
+        f"{math.cos(_pe_angle(PE_POSITION, 2 * PE_PAIR)):.4f}"
     ),
 )
 
@@ -253,7 +279,7 @@ mha_parameter_count = Exercise(
     prompt=(
         f"How many trainable parameters does MultiHeadAttention(d_model={MHA_D_MODEL}, "
         f"num_heads={MHA_NUM_HEADS}, bias=True) have?\n"
-        "(Projections W_Q, W_K, W_V and the output projection W_O, each with a bias.)"
+        "(Projections W_Q, W_K, W_V and the output projection W_O, each with a bias.) An exact int."
     ),
     checker=close_to_or_known_mistake(
         lambda: _mha_parameters(MHA_D_MODEL),
