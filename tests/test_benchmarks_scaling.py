@@ -107,6 +107,39 @@ def test_encoder_layer_flops_cross_at_2d_plus_dff():
     assert short["linear"] > short["attention"] and long["attention"] > long["linear"]
 
 
+def test_counts_follow_the_course_flop_convention():
+    from bigmodel_lib.benchmarks import counts
+
+    # a multiply-add is 2 FLOPs; forward + backward = 3 x forward
+    n, n_layer, d, n_ctx = 85_000_000, 12, 768, 1024
+    forward = counts.gpt_flops_per_token(n, n_layer, d, n_ctx, training=False)
+    assert forward == 2 * n + 4 * n_layer * n_ctx * d
+    assert counts.gpt_flops_per_token(n, n_layer, d, n_ctx) == 3 * forward == 6 * n + 12 * n_layer * n_ctx * d
+    # with the FFN counted, attention passes the layer's linear part at L = 2 d + d_ff, not at L = 2 d
+    for d_model, d_ff in ((128, 512), (768, 3072), (64, 100)):
+        crossover = counts.attention_layer_crossover(d_model, d_ff)
+        assert crossover == 2 * d_model + d_ff
+        below = counts.encoder_layer_flops(crossover - 1, d_model, d_ff)
+        above = counts.encoder_layer_flops(crossover + 1, d_model, d_ff)
+        assert below["attention"] < below["linear"] and above["attention"] > above["linear"]
+    assert counts.attention_layer_crossover(128) == 6 * 128
+    # the same numbers through the scaling module (kept importable for notebooks and tests)
+    assert scaling.encoder_layer_flops is counts.encoder_layer_flops
+    with pytest.raises(ValueError, match="'d_ff' must be a positive int"):
+        counts.attention_layer_crossover(128, 0)
+
+
+def test_gpt_flops_per_token_is_forward_plus_backward():
+    from bigmodel_lib.benchmarks import counts
+    from bigmodel_lib.nn_torch import GPT
+
+    config = gpt.gpt_config("tiny")
+    model = GPT(config, device="meta")
+    non_embedding = model.num_parameters() - config.block_size * config.d_model  # the position table: a lookup
+    assert model.flops_per_token(config.block_size) == counts.gpt_flops_per_token(
+        non_embedding, config.n_layer, config.d_model, config.block_size, training=True)
+
+
 def test_fitted_slope_and_select_and_lengths():
     lengths = [64, 128, 256, 512]
     assert scaling.fitted_slope(lengths, [3e-6 * n**2 for n in lengths]) == pytest.approx(2.0)
@@ -225,6 +258,10 @@ def test_gpt_training_benchmark_quick_on_cpu():
 def test_gpt_benchmark_rejects_bad_arguments():
     with pytest.raises(ValueError, match="'compile_model' is only used on CUDA"):
         gpt.bench_gpt_training("tiny", device="cpu", compile_model=True)
+    # with a named backend the compiled path runs on any device (how gpu_check --cpu-smoke exercises it)
+    traced = gpt.bench_gpt_training("tiny", device="cpu", batch_size=2, steps=1, warmup=1, peak_n=64,
+                                    compile_model=True, compile_backend="eager")
+    assert traced["compiled"] and traced["tokens_per_s"] > 0
     with pytest.raises(ValueError, match="'seq_len' must be <= config.block_size=16, got 32"):
         gpt.bench_gpt_training("tiny", device="cpu", seq_len=32)
     with pytest.raises(ValueError, match="float16 autocast needs a GradScaler"):

@@ -5,7 +5,7 @@ full training steps -- forward, cross-entropy, backward, gradient clipping, Adam
 (:func:`bigmodel_lib.lm_training.train_step`) -- on random tokens, and reports::
 
     tokens/s  = batch_size * seq_len / (median seconds per step)
-    achieved  = tokens/s * model.flops_per_token(seq_len)        (6 N + 12 n_layer d T per token)
+    achieved  = tokens/s * model.flops_per_token(seq_len)        (forward + backward: 6 N + 12 n_layer d T)
     MFU       = achieved / peak                                   (hardware.mfu)
 
 ``peak`` is that of the device actually present: the datasheet figure for a known GPU and the dtype of
@@ -36,8 +36,7 @@ from bigmodel_lib.benchmarks.hardware import (
     measured_detail,
     mfu,
 )
-from bigmodel_lib.benchmarks.scaling import timed
-from bigmodel_lib.benchmarks.timing import load_average, machine_description
+from bigmodel_lib.benchmarks.timing import load_average, machine_description, timed
 from bigmodel_lib.utils import limit_cpu_threads, pick_device
 
 
@@ -99,6 +98,7 @@ def bench_gpt_training(
     peak_n: int | None = None,
     learning_rate: float = 3e-4,
     seed: int = 0,
+    compile_backend: str | None = None,
 ) -> dict[str, Any]:
     """Time ``steps`` training steps (after ``warmup``) of ``GPT(config)``; return throughput and MFU as a dict.
 
@@ -107,12 +107,15 @@ def bench_gpt_training(
     ``device``: ``None`` = :func:`~bigmodel_lib.utils.pick_device`. ``batch_size``: default 8 on the
     CPU, 64 on a GPU. ``seq_len``: default ``config.block_size``. ``amp_dtype``: ``"auto"`` (bfloat16
     on a CUDA GPU that supports it), ``None`` or ``torch.bfloat16``. ``compile_model``: ``"auto"`` (on
-    CUDA only), ``True`` (CUDA only) or ``False``. ``peak``: a :class:`~bigmodel_lib.benchmarks.hardware.Peak`
+    CUDA only), ``True`` (CUDA only, unless ``compile_backend`` is given) or ``False``.
+    ``compile_backend``: a ``torch.compile`` backend name (e.g. ``"eager"``, which traces the model
+    without generating code) to compile with on any device: how ``gpu_check --cpu-smoke`` exercises the
+    compiled path on a CPU. ``peak``: a :class:`~bigmodel_lib.benchmarks.hardware.Peak`
     to divide by; by default the datasheet figure of a known GPU for the matmul dtype, otherwise (the CPU,
     an unknown GPU) an ``(n, n)`` matmul (``n = peak_n``, default ``hardware.default_matmul_size``)
     timed **interleaved** with the training steps, so that both see the same load on a shared machine;
     its best FLOP/s is the peak (what the hardware *can* do), compared with the median step. On the CPU
-    both are also timed in CPU time (``scaling.timed``), giving ``mfu_cpu_time``, which waiting for a
+    both are also timed in CPU time (``timing.timed``), giving ``mfu_cpu_time``, which waiting for a
     busy core does not distort; on an idle machine with one thread it equals ``mfu``.
     The inputs are random token ids (the loss stays near ``ln V``): speed does not depend on the text.
     """
@@ -137,14 +140,17 @@ def bench_gpt_training(
     warmup = (5 if compile_model else 2) if warmup is None else warmup  # compiling happens in the first calls
     if warmup < 0:
         raise ValueError(f"{where}: 'warmup' must be >= 0, got {warmup}")
-    if compile_model and not cuda:
+    if compile_model and not cuda and compile_backend is None:
         raise ValueError(f"{where}: 'compile_model' is only used on CUDA here (on a CPU compiling costs tens of "
                          f"seconds for little gain), got compile_model=True with device {device}")
 
     torch.manual_seed(seed)
     model = GPT(config, device=device)
     optimizer = model.configure_optimizer(learning_rate=learning_rate, weight_decay=0.1, betas=(0.9, 0.95))
-    runner = maybe_compile(model, device) if compile_model else model
+    if compile_model and compile_backend is not None:
+        runner = torch.compile(model, backend=compile_backend)
+    else:
+        runner = maybe_compile(model, device) if compile_model else model
     generator = torch.Generator(device="cpu").manual_seed(seed)
     tokens = torch.randint(0, config.vocab_size, (batch_size, seq_len + 1), generator=generator)  # (B, T+1)
     x, y = tokens[:, :-1].to(device), tokens[:, 1:].to(device)  # (B, T) each; y[:, t] = x[:, t+1]
@@ -227,7 +233,7 @@ def profile_train_step(
     """
     from torch.profiler import ProfilerActivity, profile
 
-    from bigmodel_lib.benchmarks.scaling import _quiet_stderr
+    from bigmodel_lib.benchmarks.memory import quiet_stderr
     from bigmodel_lib.lm_training import train_step
     from bigmodel_lib.nn_torch.gpt import GPT, GPTConfig
 
@@ -242,7 +248,7 @@ def profile_train_step(
     tokens = torch.randint(0, config.vocab_size, (batch_size, seq_len + 1), generator=generator)  # (B, T+1)
     x, y = tokens[:, :-1], tokens[:, 1:]  # (B, T) each
     train_step(model, optimizer, x, y)  # warm-up: first-call allocations and AdamW's state
-    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU]) as prof:
+    with quiet_stderr(), profile(activities=[ProfilerActivity.CPU]) as prof:
         start = time.perf_counter()
         train_step(model, optimizer, x, y)
         wall = time.perf_counter() - start
@@ -282,7 +288,8 @@ def format_results(results: list[dict[str, Any]]) -> str:
             f"{r['mfu']:>8.1%}"
             + (f"{r['mfu_cpu_time']:>16.1%}" if r.get("mfu_cpu_time") is not None else f"{'-':>16}")
         )
-    lines.append("(achieved and peak in TFLOP/s, wall-clock; peak from: datasheet = dense table value for this GPU "
+    lines.append("(MFLOP/tok: training FLOPs per token, forward + backward, 6 N + 12 n_layer d T; "
+                 "achieved and peak in TFLOP/s, wall-clock; peak from: datasheet = dense table value for this GPU "
                  "and dtype, measured = a large matmul timed interleaved with the steps; MFU (CPU time): the same "
                  "ratio in CPU seconds, steadier on a shared machine)")
     return "\n".join(lines)

@@ -228,12 +228,17 @@ def measured_detail(device: Any, dtype: Any, n: int, how: str) -> str:
         name = torch.cuda.get_device_name(device)
         why = "not in the table" if lookup_gpu(name) is None else f"no {key} figure in the table"
         return f"{name} ({why}): {key} matmul {n}x{n}, {how}"
-    threads = f", torch using {torch.get_num_threads()} threads" if device.type == "cpu" else ""
+    n_threads = torch.get_num_threads()
+    threads = f", torch using {n_threads} thread{'' if n_threads == 1 else 's'}" if device.type == "cpu" else ""
     return f"{device.type} {key} matmul {n}x{n}, {how}{threads}"
 
 
 def mfu(tokens_per_second: float, flops_per_token: float, peak_flops: float) -> float:
-    """Model FLOPs utilisation: ``tokens_per_second * flops_per_token / peak_flops`` (achieved / peak)."""
+    """Model FLOPs utilisation: ``tokens_per_second * flops_per_token / peak_flops`` (achieved / peak).
+
+    For a training run ``flops_per_token`` is forward + backward (``GPT.flops_per_token``:
+    ``6 N + 12 n_layer d T``, a multiply-add counted as 2 FLOPs); for inference, the forward alone.
+    """
     for name, value in (("tokens_per_second", tokens_per_second), ("flops_per_token", flops_per_token),
                         ("peak_flops", peak_flops)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:

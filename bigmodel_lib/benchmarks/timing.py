@@ -3,6 +3,11 @@
 The functions being compared are run **interleaved** (A, B, A, B, ...) rather than one after the
 other, so a background job slowing the machine for a while slows both sides alike and the ratio
 stays meaningful on a shared laptop or CI runner.
+
+* :func:`compare` / :func:`measure`: wall-clock seconds per call (median and best of the repeats);
+* :func:`timed`: the same, plus the process's CPU time of each CPU call, which waiting for a busy core
+  does not inflate;
+* :func:`load_average`, :func:`machine_description`: print them next to every timing.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -101,9 +107,49 @@ def machine_description() -> str:
     try:
         import torch
 
-        parts.append(f"torch {torch.__version__} using {torch.get_num_threads()} threads")
+        threads = torch.get_num_threads()
+        parts.append(f"torch {torch.__version__} using {threads} thread{'' if threads == 1 else 's'}")
         if torch.cuda.is_available():
             parts.append(f"CUDA: {torch.cuda.get_device_name()}")
     except ImportError:  # NumPy-only install
         pass
     return ", ".join(parts)
+
+
+# Windows' process_time advances in clock ticks of about 15 ms: too coarse to time a call, so no CPU time there.
+CPU_TIME_AVAILABLE = sys.platform != "win32"
+
+
+class _CpuTimed:
+    """Wraps a function to record the CPU time of the process (``time.process_time``) of each call."""
+
+    def __init__(self, fn: Callable[[], object]) -> None:
+        self.fn, self.seconds = fn, []
+
+    def __call__(self) -> None:
+        start = time.process_time()
+        self.fn()
+        self.seconds.append(time.process_time() - start)
+
+
+def timed(
+    functions: dict[tuple[str, str, str], Callable[[], object]], *, warmup: int, repeats: int, cuda: bool = False
+) -> dict[tuple[str, str, str], tuple[Timing, Timing | None]]:
+    """Time ``{(impl, device, pass): fn}`` interleaved (:func:`compare`).
+
+    Returns the wall-clock :class:`Timing` of each and, for the CPU functions, a second one of
+    **CPU time** (``time.process_time``: the seconds the processor spent on this process, all threads).
+    Waiting for a core that other programs are using inflates wall-clock time, not CPU time, so on a
+    shared machine CPU time shows the work more faithfully; with one thread on an idle machine the two
+    agree. (With several threads, BLAS threads spinning while they wait count as CPU time.) On Windows,
+    whose CPU-time clock ticks every ~15 ms, the CPU timings are ``None``.
+    """
+    wrapped = {key: _CpuTimed(fn) if key[1] == "cpu" and CPU_TIME_AVAILABLE else fn for key, fn in functions.items()}
+    walls = compare({"/".join(key): fn for key, fn in wrapped.items()}, warmup=warmup, repeats=repeats,
+                    device="cuda" if cuda else None)
+    out = {}
+    for key, wall in zip(wrapped, walls.values()):
+        fn = wrapped[key]
+        cpu = Timing(wall.name, tuple(fn.seconds[-repeats:])) if isinstance(fn, _CpuTimed) else None
+        out[key] = (wall, cpu)
+    return out

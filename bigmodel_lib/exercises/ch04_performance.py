@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bigmodel_lib.exercises.core import Exercise, close_to_or_known_mistake
 
-__all__ = ["MEMORY_SHAPE", "MFU_RUN", "attention_memory", "model_flops_utilization"]
+__all__ = ["MEMORY_SHAPE", "MFU_DECIMALS", "MFU_RUN", "attention_memory", "model_flops_utilization"]
 
 # -- 1. memory of materialised attention weights ------------------------------------------------------------
 
@@ -31,7 +31,7 @@ attention_memory = Exercise(
     prompt=(
         "One attention layer with batch 8, 12 heads and sequence length 4096 stores its weights\n"
         "softmax(QK^T / sqrt(d)) in bfloat16 (2 bytes per number), as the math path does. How many BYTES\n"
-        "do those weights take?\n"
+        "do those weights take? Give the exact integer.\n"
         "(ch04_performance.MEMORY_SHAPE holds the numbers.)"
     ),
     checker=close_to_or_known_mistake(
@@ -42,8 +42,8 @@ attention_memory = Exercise(
             "the weights are (L, L) per head: L squared, not L": lambda: _weights_bytes(squared=False),
         },
         rtol=0.0,
-        atol=0.5,
-        what="bytes",
+        atol=0.5,  # an exact integer: any other whole number is wrong
+        what="number of bytes",
     ),
     hints=["The weights have shape (B, h, L, L).", "8 x 12 x 4096 x 4096 numbers, 2 bytes each."],
     reference=_weights_bytes,
@@ -59,10 +59,16 @@ MFU_RUN = {"N": 124_000_000, "n_layer": 12, "d_model": 768, "seq_len": 1024, "to
            "dense_peak": 989e12}
 
 
-def _mfu(multiplier: int = 6, attention: bool = True, peak_factor: float = 1.0) -> float:
+def _mfu(passes: int = 3, attention: bool = True, peak_factor: float = 1.0) -> float:
+    """MFU with FLOPs per token = passes x (2 N + 4 n_layer d_model T): passes = 3 is forward + backward."""
     r = MFU_RUN
-    per_token = multiplier * r["N"] + (12 * r["n_layer"] * r["d_model"] * r["seq_len"] if attention else 0)
-    return r["tokens_per_s"] * per_token / (r["dense_peak"] * peak_factor)
+    forward = 2 * r["N"] + (4 * r["n_layer"] * r["d_model"] * r["seq_len"] if attention else 0)
+    return r["tokens_per_s"] * passes * forward / (r["dense_peak"] * peak_factor)
+
+
+#: the prompt asks for 2 decimal places: an answer within half a unit of the second decimal passes
+MFU_DECIMALS = 2
+MFU_TOLERANCE = 0.5 * 10**-MFU_DECIMALS + 1e-9
 
 
 model_flops_utilization = Exercise(
@@ -70,23 +76,27 @@ model_flops_utilization = Exercise(
     prompt=(
         "A GPT with N = 124 M parameters (position table excluded), 12 layers, d_model 768, trained at sequence\n"
         "length 1024, processes 400,000 tokens per second on a GPU whose dense bfloat16 peak is 989 TFLOP/s.\n"
-        "What is its MFU, as a fraction (e.g. 0.25)? Use FLOPs per token = 6 N + 12 n_layer d_model T.\n"
+        "What is its MFU, as a fraction rounded to 2 decimal places (e.g. 0.25)? Use the training FLOPs per\n"
+        "token, forward + backward: 6 N + 12 n_layer d_model T.\n"
         "(ch04_performance.MFU_RUN holds the numbers.)"
     ),
     checker=close_to_or_known_mistake(
         _mfu,
         {
-            "2 N counts only the forward pass; training (forward + backward) is 6 N":
-                lambda: _mfu(multiplier=2, attention=False),
+            "2 N counts only the forward pass, and the attention term is missing: training (forward + backward) "
+            "is 6 N + 12 n_layer d_model T": lambda: _mfu(passes=1, attention=False),
+            "2 N + 4 n_layer d_model T counts only the forward pass; training (forward + backward) is three times "
+            "that, 6 N + 12 n_layer d_model T": lambda: _mfu(passes=1),
             "the attention term 12 n_layer d_model T is missing": lambda: _mfu(attention=False),
             "that divides by the sparse peak (twice the dense one); MFU uses the dense peak":
                 lambda: _mfu(peak_factor=2.0),
         },
-        rtol=1e-3,
-        what="MFU",
+        rtol=0.0,
+        atol=MFU_TOLERANCE,
+        what="MFU (to 2 decimal places)",
     ),
     hints=["FLOPs per token = 6 x 124e6 + 12 x 12 x 768 x 1024.",
            "Achieved FLOP/s = tokens/s x FLOPs per token; divide by 989e12."],
     reference=_mfu,
-    solution_text=f"400,000 x (6 x 124e6 + 12 x 12 x 768 x 1024) / 989e12 = {_mfu():.3f}",
+    solution_text=f"400,000 x (6 x 124e6 + 12 x 12 x 768 x 1024) / 989e12 = {_mfu():.4f}, i.e. {_mfu():.2f}",
 )
