@@ -62,6 +62,23 @@ def check_floating(where: str, name: str, x: Any) -> None:
         raise TypeError(f"{where}: '{name}' must have a floating-point dtype, got {dtype_name(x)}")
 
 
+def is_tracing(x: Any) -> bool:
+    """True while ``torch.compile`` or ``torch.export`` traces a model with tensor ``x``.
+
+    Checks that read tensor *values* (``int(ids.max())``) step aside then: inside a trace they would
+    break the graph, and the traced program cannot raise a Python error for a value anyway.
+    """
+    if not _is_tensor(x):
+        return False
+    import torch
+
+    compiler = getattr(torch, "compiler", None)
+    if compiler is None:
+        return False
+    exporting = getattr(compiler, "is_exporting", lambda: False)
+    return bool(compiler.is_compiling() or exporting())
+
+
 def check_parameter_dtype(where: str, name: str, x: Any, weight: Any) -> None:
     """``x`` must have the dtype of the layer's weights (a float64 batch into a float32 model is refused).
 

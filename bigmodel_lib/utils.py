@@ -101,7 +101,8 @@ def describe_device(device: torch.device | str) -> str:
         return f"cuda: {props.name} ({props.total_memory / 2**30:.1f} GiB)"
     if device.type == "mps":
         return "mps: Apple GPU (Metal)"
-    return f"cpu: {os.cpu_count()} logical cores, torch using {torch.get_num_threads()} threads"
+    threads = torch.get_num_threads()
+    return f"cpu: {os.cpu_count()} logical cores, torch using {threads} thread{'s' if threads != 1 else ''}"
 
 
 class limit_cpu_threads:  # noqa: N801 -- used like a function: limit_cpu_threads(1)

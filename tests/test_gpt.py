@@ -211,3 +211,17 @@ def test_bad_input_fails_early_with_clear_messages():
     numpy_model, _ = _pair()
     with pytest.raises(TypeError, match="NumPy array"):
         numpy_model(_ids((1, 3)))
+
+
+def test_value_checks_step_aside_so_the_gpt_compiles_as_one_graph() -> None:
+    # token-id range checks read tensor values; inside a torch.compile trace they would break the graph
+    from bigmodel_lib.contracts.gpt import GPTConfig
+    from bigmodel_lib.nn_torch import GPT as TorchGPT
+
+    torch.manual_seed(0)
+    model = TorchGPT(GPTConfig(vocab_size=20, block_size=16, n_layer=1, n_head=2, d_model=16)).eval()
+    idx = torch.randint(0, 20, (2, 8))
+    compiled = torch.compile(model, backend="eager", fullgraph=True)
+    torch.testing.assert_close(compiled(idx), model(idx))
+    with pytest.raises(ValueError, match="must be in \\[0, 20\\)"):  # and outside a trace they still check
+        model(torch.full((1, 4), 20))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bigmodel_lib._checks import check_positive_int, dtype_name, is_integer, shape_str
+from bigmodel_lib._checks import check_positive_int, dtype_name, is_integer, is_tracing, shape_str
 from bigmodel_lib.contracts.transformer import (
     check_layer_config,
 )
@@ -45,7 +45,8 @@ def check_token_ids(
     """``ids`` must be integer ``(B, L)`` with ``1 <= L <= max_len`` and values in ``[0, vocab_size)``.
 
     Works on NumPy arrays and torch tensors (the caller has checked which); ``check_range=False``
-    skips the value check (on a GPU it would force a device sync).
+    skips the value check (on a GPU it would force a device sync); it is skipped too while
+    ``torch.compile`` or ``torch.export`` traces (see :func:`bigmodel_lib._checks.is_tracing`).
     """
     if not is_integer(ids):
         raise TypeError(f"{where}: '{name}' must hold integer token ids, got dtype {dtype_name(ids)}")
@@ -55,7 +56,7 @@ def check_token_ids(
         raise ValueError(
             f"{where}: '{name}' expected a length 1 <= L <= max_len={max_len}, got shape {shape_str(ids)}"
         )
-    if check_range and ids.shape[0] and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
+    if check_range and not is_tracing(ids) and ids.shape[0] and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
         raise ValueError(
             f"{where}: '{name}' values must be in [0, {vocab_size}), got values in [{int(ids.min())}, {int(ids.max())}]"
         )

@@ -83,6 +83,24 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None = None) -> to
     return _masked_softmax(scores, mask)
 
 
+def _fused(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None, *,
+           dropout_p: float, is_causal: bool, scale: float | None) -> torch.Tensor:
+    """``F.scaled_dot_product_attention``, with 3-D inputs given a heads axis of 1.
+
+    On the CPU, PyTorch runs its fused (flash) kernel only for 4-D ``(B, h, L, d)`` inputs; 3-D ones
+    fall back to the unfused math kernel, which builds the whole ``L x L`` matrix.
+    """
+    if q.ndim == 3 and k.ndim == 3 and v.ndim == 3 and (attn_mask is None or attn_mask.ndim <= 3):
+        if attn_mask is not None and attn_mask.ndim == 3:
+            attn_mask = attn_mask.unsqueeze(1)  # (B, Lq, Lk) -> (B, 1, Lq, Lk)
+        q, k, v = q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1)  # (B, L, d) -> (B, 1, L, d)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal,
+                                             scale=scale)
+        return out.squeeze(1)  # (B, 1, Lq, dv) -> (B, Lq, dv)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal,
+                                          scale=scale)
+
+
 def _attend(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -98,10 +116,10 @@ def _attend(
     lq, lk = q.shape[-2], k.shape[-2]
     if not need_weights:
         if mask is None:  # causal alone never empties a row (query i always sees key 0)
-            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=causal, scale=scale)
+            return _fused(q, k, v, None, dropout_p=dropout_p, is_causal=causal, scale=scale)
         allowed = allowed_keys(mask, causal, lq, lk, q.device)
         has_key = allowed.any(dim=-1, keepdim=True)  # (..., Lq, 1)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed | ~has_key, dropout_p=dropout_p, scale=scale)
+        out = _fused(q, k, v, allowed | ~has_key, dropout_p=dropout_p, is_causal=False, scale=scale)
         return out * has_key  # rows with no allowed key -> 0
 
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bigmodel_lib._checks import check_integer, check_tensor
+from bigmodel_lib._checks import check_integer, check_tensor, is_tracing
 from bigmodel_lib.nn_torch.module import Module
 
 
@@ -16,8 +16,10 @@ class Embedding(Module, nn.Embedding):
         check_tensor("Embedding", "ids", ids)
         check_integer("Embedding", "ids", ids)
         # Range check on the CPU only: on a GPU it would force a device sync every call, and
-        # CUDA reports an out-of-range id itself (as a device-side assertion).
-        if ids.device.type == "cpu" and ids.numel() and (ids.min() < 0 or ids.max() >= self.num_embeddings):
+        # CUDA reports an out-of-range id itself (as a device-side assertion). Skipped while
+        # torch.compile / torch.export trace: a value-dependent branch would break the graph.
+        check_values = ids.device.type == "cpu" and not is_tracing(ids) and ids.numel() > 0
+        if check_values and (ids.min() < 0 or ids.max() >= self.num_embeddings):
             raise ValueError(
                 f"Embedding: 'ids' must be in [0, {self.num_embeddings}), "
                 f"got values in [{int(ids.min())}, {int(ids.max())}]"

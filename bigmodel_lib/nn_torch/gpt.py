@@ -163,11 +163,14 @@ class GPT(Module):
         return sum(p.numel() for p in self.parameters())
 
     def flops_per_token(self, seq_len: int) -> float:
-        """Training FLOPs per token, forward + backward: ``6 N + 12 n_layer d T`` (Chinchilla/PaLM appendix).
+        """Training FLOPs per token, forward + backward: ``6 N + 12 n_layer d T``.
 
+        The course's one convention (PaLM, Chowdhery et al. 2022, App. B; a multiply-add = 2 FLOPs).
         ``6 N``: every weight does one multiply-add forward and two backward; the position table is a
         lookup, not a matmul, so it is left out of ``N``. ``12 n_layer d T``: the attention scores and
-        the weighted sum, ``2 * 2 T d`` per token per layer forward, times 3 with the backward.
+        the weighted sum, ``2 * 2 T d`` per token per layer forward, times 3 with the backward. The
+        forward alone is a third, ``2 N + 4 n_layer d T``, with all ``T`` keys counted (no causal
+        discount); Kaplan et al. (2020) write ``2 n_layer d T``, the average over causal positions.
         """
         n = self.num_parameters() - self.pos_emb.weight.numel()
         return 6.0 * n + 12.0 * self.config.n_layer * self.config.d_model * seq_len
