@@ -31,6 +31,11 @@ def test_parameter_count_agrees_with_a_torch_built_network():
     assert verdict(ch02.parameter_count, np.int64(count))[0]
 
 
+def test_every_prompt_states_the_precision_it_wants():
+    for exercise in EXERCISES:
+        assert "exact int" in exercise.prompt or "4 decimal places" in exercise.prompt, exercise.key
+
+
 @pytest.mark.parametrize(
     "wrong, message",
     [(234_752, "weight matrices only"), (234_752 + 784 + 256 + 128, "per *input* unit"), (1178, "counts neurons"),
@@ -58,6 +63,14 @@ def test_chain_rule_reference_equals_autograd():
     np.testing.assert_allclose(ch02.chain_rule_gradient.reference(), expected.numpy(), rtol=1e-12)
 
 
+def test_chain_rule_accepts_an_answer_rounded_to_4_decimals():
+    rounded = np.round(autograd_chain_rule().numpy(), 4)
+    assert verdict(ch02.chain_rule_gradient, rounded)[0]
+    assert verdict(ch02.chain_rule_gradient, [1.7854, 1.1903, -1.6604, -2.1801])[0]
+    ok, feedback = verdict(ch02.chain_rule_gradient, [1.785, 1.190, -1.660, -2.180])   # 3 decimals: not enough
+    assert not ok and "off by" in feedback
+
+
 def test_chain_rule_names_the_usual_slips():
     v = ch02.CHAIN_RULE_VALUES
     h = np.tanh(v["w1"] * v["x"] + v["b1"])
@@ -82,6 +95,17 @@ def test_adam_reference_equals_torch_optim():
     assert ch02.adam_two_steps.reference() == pytest.approx(0.853053, abs=1e-6)
 
 
+@pytest.mark.parametrize("rounded", [0.8531, 0.85305, 0.853053, np.round(0.853053183290273, 4)])
+def test_adam_accepts_an_answer_rounded_to_4_decimals(rounded):
+    ok, feedback = verdict(ch02.adam_two_steps, rounded)
+    assert ok and "5e-05" in feedback, feedback
+
+
+def test_adam_rejects_an_answer_rounded_to_3_decimals():
+    ok, feedback = verdict(ch02.adam_two_steps, 0.853 - 1e-4)
+    assert not ok and "off by" in feedback
+
+
 def test_adam_names_the_usual_slips():
     # Without bias correction the first step is lr * 0.4 / sqrt(0.016), not lr.
     w, m, v = 1.0, 0.0, 0.0
@@ -97,6 +121,11 @@ def test_adam_names_the_usual_slips():
 
 # -- L2 penalty --------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("rounded", [0.3875, 0.38750, 0.38749])
+def test_l2_penalty_accepts_an_answer_to_4_decimals(rounded):
+    assert verdict(ch02.l2_penalty, rounded)[0]
+
+
 def test_l2_penalty_reference_equals_torch_weight_decay_energy():
     weights = [torch.tensor(w) for w in ch02.L2_WEIGHTS]
     expected = 0.5 * ch02.L2_STRENGTH * sum((w**2).sum() for w in weights)
@@ -107,7 +136,7 @@ def test_l2_penalty_reference_equals_torch_weight_decay_energy():
 @pytest.mark.parametrize(
     "wrong, message",
     [(0.775, "lambda * sum(w^2)"), (0.55, "L1 penalty"), (7.75, "without the strength"),
-     (0.05 * np.sqrt(7.75), "squared"), (0.39, "off by")],
+     (0.05 * np.sqrt(7.75), "squared"), (0.39, "off by"), (0.3876, "off by")],
 )
 def test_l2_penalty_names_the_usual_slips(wrong, message):
     ok, feedback = verdict(ch02.l2_penalty, wrong)
@@ -120,14 +149,21 @@ def test_training_flops_match_a_count_of_the_matmuls_nn_numpy_runs():
     # Forward x @ W^T, backward g^T @ x and g @ W: three (B, n_in, n_out) products per layer.
     sizes, batch = ch02.FLOPS_SIZES, ch02.FLOPS_BATCH
     flops = sum(3 * 2 * batch * n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
-    assert flops == 211_238_400
+    assert flops == 180_289_536
     assert verdict(ch02.training_flops, flops)[0]
+    assert verdict(ch02.training_flops, float(flops))[0]
+
+
+def test_training_flops_is_not_the_worked_example_of_the_notebook():
+    # 02.2 section 2.8.1 works out the MLP (1000, 500, 100, 1); the exercise must ask for another network
+    assert ch02.FLOPS_SIZES != (1000, 500, 100, 1)
+    assert "forward + backward" in ch02.training_flops.prompt and "2 FLOPs" in ch02.training_flops.prompt
 
 
 @pytest.mark.parametrize(
     "wrong, message",
-    [(70_412_800, "forward pass alone"), (105_619_200, "multiply-adds"), (3_300_600, "one sample"),
-     (6 * 64 * 550_701, "biases"), (211_238_401, "off by")],
+    [(60_096_512, "forward pass alone"), (90_144_768, "multiply-adds"), (1_408_512, "one sample"),
+     (6 * 128 * 235_146, "biases"), (180_289_537, "off by")],
 )
 def test_training_flops_name_the_usual_slips(wrong, message):
     ok, feedback = verdict(ch02.training_flops, wrong)

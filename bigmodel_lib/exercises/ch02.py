@@ -1,5 +1,8 @@
 """Chapter 02 exercises: the core concepts, each answer one number (or a short array) to check.
 
+Every prompt says how precise the answer must be ("as an exact int", "to 4 decimal places") and the
+checker accepts exactly that: an answer rounded as asked passes.
+
 ::
 
     from bigmodel_lib.exercises import ch02
@@ -9,7 +12,8 @@
 The reference answers come from the library itself (``nn_numpy.MLP``, ``nn_numpy.Adam``,
 ``nn_numpy.L2Penalty`` ...), so the exercises and the course agree by construction. Each checker
 knows the usual slips (biases forgotten, no bias correction in Adam, the 1/2 of the L2 penalty,
-forward-only FLOPs ...) and names them when it sees one.
+forward-only FLOPs ...) and names one only when its value differs from the right answer by more than
+the tolerance.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ import numpy as np
 
 from bigmodel_lib import nn_numpy
 from bigmodel_lib.exercises.core import Exercise, close_to_or_known_mistake
+
+#: Tolerance of an answer asked "to 4 decimal places": rounding moves a number by at most 5e-5.
+FOUR_DECIMALS = 5e-5
 
 __all__ = [
     "ADAM_BETAS",
@@ -59,7 +66,7 @@ parameter_count = Exercise(
     prompt=(
         f"An MLP maps a 28x28 image (784 pixels) to 10 classes through hidden layers of 256 and 128 units:\n"
         f"sizes = {PARAMETER_COUNT_SIZES}, every Linear layer with a bias, ReLU in between.\n"
-        "How many trainable parameters does it have? Count by hand (an int)."
+        "How many trainable parameters does it have? Count by hand; answer as an exact int."
     ),
     checker=close_to_or_known_mistake(
         _mlp_parameters,
@@ -79,7 +86,7 @@ parameter_count = Exercise(
     hints=[
         "A Linear layer from n_in to n_out units has an (n_out, n_in) weight matrix and n_out biases.",
         "Three Linear layers: 784 -> 256, 256 -> 128, 128 -> 10. Add n_in * n_out + n_out for each.",
-        "784*256 + 256  +  256*128 + 128  +  128*10 + 10.",
+        "Check your first term: Linear(784, 256) alone holds 200,960 parameters.",
     ],
     reference=_mlp_parameters,
     solution_text="784*256 + 256 + 256*128 + 128 + 128*10 + 10 = 200,960 + 32,896 + 1,290 = 235,146",
@@ -117,7 +124,8 @@ chain_rule_gradient = Exercise(
     prompt=(
         "A network with one hidden neuron:  h = tanh(w1*x + b1),  y = w2*h + b2,  L = (y - t)^2\n"
         f"with {CHAIN_RULE_VALUES} (ch02.CHAIN_RULE_VALUES).\n"
-        "Apply the chain rule by hand and give [dL/dw1, dL/db1, dL/dw2, dL/db2] as an array of shape (4,)."
+        "Apply the chain rule by hand and give [dL/dw1, dL/db1, dL/dw2, dL/db2] as an array of shape (4,),\n"
+        "each entry to 4 decimal places (or more)."
     ),
     checker=close_to_or_known_mistake(
         _chain_rule_gradients,
@@ -131,6 +139,8 @@ chain_rule_gradient = Exercise(
             "two slips at once: the factor 2 of the square and the tanh derivative are both missing":
             lambda: _chain_rule_gradients(tanh_derivative=False, factor_two=False),
         },
+        rtol=0.0,
+        atol=FOUR_DECIMALS,
         what="gradient",
     ),
     hints=[
@@ -182,7 +192,7 @@ adam_two_steps = Exercise(
     prompt=(
         f"A single weight starts at w = {ADAM_START}. Adam (lr={ADAM_LR}, betas={ADAM_BETAS}, eps=1e-8, m and v\n"
         f"starting at 0) takes two steps, the first with gradient {ADAM_GRADIENTS[0]}, the second with "
-        f"{ADAM_GRADIENTS[1]}.\nWhat is w after the second step? (a float)"
+        f"{ADAM_GRADIENTS[1]}.\nWhat is w after the second step? Give a float to 4 decimal places (or more)."
     ),
     checker=close_to_or_known_mistake(
         _adam_weight,
@@ -194,7 +204,8 @@ adam_two_steps = Exercise(
             "that is w after the first step (always lr away from the start); now take the second one":
             lambda: ADAM_START - ADAM_LR * np.sign(ADAM_GRADIENTS[0]),
         },
-        rtol=1e-5,
+        rtol=0.0,
+        atol=FOUR_DECIMALS,
         what="weight",
     ),
     hints=[
@@ -227,7 +238,8 @@ l2_penalty = Exercise(
     prompt=(
         f"A network has two weight matrices (ch02.L2_WEIGHTS):\n  W1 = {L2_WEIGHTS[0].tolist()}\n"
         f"  W2 = {L2_WEIGHTS[1].tolist()}\n"
-        f"What does the L2 penalty (lambda / 2) * sum(w^2) add to the loss, with lambda = {L2_STRENGTH}? (a float)"
+        f"What does the L2 penalty (lambda / 2) * sum(w^2) add to the loss, with lambda = {L2_STRENGTH}?\n"
+        "Give a float to 4 decimal places (or more)."
     ),
     checker=close_to_or_known_mistake(
         _l2_penalty,
@@ -240,11 +252,14 @@ l2_penalty = Exercise(
             "that is lambda/2 times the Euclidean norm; L2 regularization uses the *squared* norm": lambda: 0.5
             * L2_STRENGTH * np.sqrt(sum((w * w).sum() for w in L2_WEIGHTS)),
         },
+        rtol=0.0,
+        atol=FOUR_DECIMALS,
         what="penalty",
     ),
     hints=[
         "Square every entry of both matrices and add them all up.",
-        "0.25 + 1 + 4 + 0 + 2.25 + 0.25 = 7.75. Now multiply by lambda / 2.",
+        "Only weights enter the penalty here (there are no biases in the question); "
+        "the factor is lambda / 2, not lambda.",
     ],
     reference=_l2_penalty,
     solution_text=f"(0.1 / 2) * (0.25 + 1 + 4 + 0 + 2.25 + 0.25) = 0.05 * 7.75 = {_l2_penalty():.4f}",
@@ -253,8 +268,8 @@ l2_penalty = Exercise(
 
 # -- 5. FLOPs of one training step ---------------------------------------------------------------------
 
-FLOPS_SIZES = (1000, 500, 100, 1)
-FLOPS_BATCH = 64
+FLOPS_SIZES = (784, 256, 128, 10)
+FLOPS_BATCH = 128
 
 
 def _training_flops() -> int:
@@ -266,10 +281,11 @@ def _training_flops() -> int:
 training_flops = Exercise(
     key="ch02.training_flops",
     prompt=(
-        f"The seed's MLP, sizes = {FLOPS_SIZES}, takes one training step on a batch of {FLOPS_BATCH} samples.\n"
-        "Count the floating-point operations of its matrix multiplications only (forward and backward;\n"
-        "a multiply-add is 2 FLOPs; backward computes dL/dW and dL/dx for every Linear layer, as nn_numpy does).\n"
-        "Ignore biases, activations, the loss and the optimizer. (an int)"
+        f"The MLP of exercise 1, sizes = {FLOPS_SIZES}, takes one training step on a batch of {FLOPS_BATCH} samples.\n"
+        "Count the floating-point operations of its matrix multiplications only, forward + backward, in the\n"
+        "course's convention: a multiply-add is 2 FLOPs, and backward computes dL/dW and dL/dx for every\n"
+        "Linear layer (as nn_numpy does). Ignore biases, activations, the loss and the optimizer.\n"
+        "Answer as an exact int."
     ),
     checker=close_to_or_known_mistake(
         _training_flops,
@@ -291,8 +307,11 @@ training_flops = Exercise(
     hints=[
         "Forward through Linear(n_in, n_out) on B samples: B * n_in * n_out multiply-adds = 2 B n_in n_out FLOPs.",
         "Backward does two matmuls of the same size per layer (g^T x for dL/dW, g W for dL/dx): twice the forward.",
-        "6 * B * (1000*500 + 500*100 + 100*1).",
+        "So forward + backward = 3 x forward = 6 * B * (sum over layers of n_in * n_out).",
     ],
     reference=_training_flops,
-    solution_text=f"6 * 64 * (500,000 + 50,000 + 100) = 6 * 64 * 550,100 = {_training_flops():,}",
+    solution_text=(
+        f"forward + backward = 3 x forward = 6 * {FLOPS_BATCH} * (784*256 + 256*128 + 128*10)"
+        f" = 6 * {FLOPS_BATCH} * {_weight_products(FLOPS_SIZES):,} = {_training_flops():,}"
+    ),
 )
