@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from bigmodel_lib.checkpoint import load_checkpoint, model_config_dict, restore_checkpoint, save_checkpoint
+from bigmodel_lib.progress import progress as progress_bar
 
 __all__ = [
     "TrainConfig",
@@ -224,7 +224,7 @@ def train_language_model(
         history.eval_train_loss.append(estimate_loss(model, eval_sets["train"], amp_dtype=amp_dtype))
         history.val_loss.append(estimate_loss(model, eval_sets["val"], amp_dtype=amp_dtype))
 
-    bar = tqdm(range(config.steps), desc="training", disable=not progress)
+    bar = progress_bar(range(config.steps), desc="training", disable=not progress)
     for step in bar:
         if step % config.eval_every == 0:
             evaluate(step)
