@@ -15,6 +15,7 @@ halved, the average over causal positions (query ``i`` sees ``i`` keys).
 from __future__ import annotations
 
 from bigmodel_lib._checks import check_positive_int
+from bigmodel_lib.scale.flops import TRAINING_OVER_FORWARD, gpt_forward_flops_per_token
 
 
 def attention_weights_bytes(batch: int, heads: int, length: int, itemsize: int = 4, length_k: int | None = None) -> int:
@@ -58,9 +59,14 @@ def attention_layer_crossover(d_model: int, d_ff: int | None = None) -> int:
 def gpt_flops_per_token(non_embedding_params: int, n_layer: int, d_model: int, n_ctx: int, *,
                         training: bool = True) -> int:
     """FLOPs per token of a GPT: ``2 N + 4 n_layer n_ctx d`` forward; x 3 = ``6 N + 12 n_layer n_ctx d``
-    for forward + backward (``training=True``, the default, as ``nn_torch.GPT.flops_per_token``)."""
+    for forward + backward (``training=True``, the default, as ``nn_torch.GPT.flops_per_token``).
+
+    ``N``: the parameters in a matrix product per token (for the course's tied GPT, all but the position
+    table: :meth:`bigmodel_lib.scale.ModelShape.matmul_parameters`). The formula itself lives in
+    :func:`bigmodel_lib.scale.gpt_forward_flops_per_token`, the one source of it.
+    """
     for name, value in (("non_embedding_params", non_embedding_params), ("n_layer", n_layer),
                         ("d_model", d_model), ("n_ctx", n_ctx)):
         check_positive_int("gpt_flops_per_token", name, value)
-    forward = 2 * int(non_embedding_params) + 4 * int(n_layer) * int(n_ctx) * int(d_model)
-    return 3 * forward if training else forward
+    forward = gpt_forward_flops_per_token(int(non_embedding_params), int(n_layer), int(n_ctx), int(d_model))
+    return TRAINING_OVER_FORWARD * forward if training else forward

@@ -38,9 +38,17 @@ TFLOPS = 1e12
 DTYPE_KEYS = ("bf16", "fp16", "tf32", "fp32")
 
 
+#: The datasheets' "GB" of GPU memory are binary gigabytes: an A100 80GB reports 81920 MiB = 80 GiB.
+GIB = 2**30
+
+
 @dataclass(frozen=True)
 class GpuSpec:
-    """Published **dense** peak FLOP/s of one GPU (``None``: the dtype has no tensor-core path)."""
+    """Published **dense** peak FLOP/s of one GPU (``None``: the dtype has no tensor-core path), its memory
+    (``memory_gb``, the datasheet's figure; :attr:`memory_bytes`) and its launch ``year``.
+
+    ``name`` is the product name the estimators use (``bigmodel_lib.scale.gpu_spec("A100")``).
+    """
 
     name: str
     pattern: str  # regular expression searched in the lower-cased torch.cuda.get_device_name()
@@ -49,12 +57,21 @@ class GpuSpec:
     tf32: float | None
     fp32: float
     source: str
+    memory_gb: float | None = None
+    year: int | None = None
 
     def peak(self, dtype: Any) -> float | None:
         """Dense peak FLOP/s for ``dtype`` (a torch dtype or ``"bf16"``, ``"fp16"``, ``"tf32"``, ``"fp32"``)."""
         return getattr(self, dtype_key(dtype))
 
+    @property
+    def memory_bytes(self) -> int | None:
+        """Memory of one GPU in bytes: ``memory_gb * 2**30`` (see :data:`GIB`); a little of it is reserved."""
+        return None if self.memory_gb is None else int(self.memory_gb * GIB)
 
+
+# Memory (``memory_gb``) is the same datasheet's; where a model comes in two sizes (A100 40/80 GB, V100
+# 16/32 GB) the table holds the larger, with the same peaks. ``year``: the product's launch year.
 # Vendor datasheets state tensor-core figures *with 2:4 structured sparsity*, marked "*"; a dense
 # matmul (what training runs) gets half of that. Every figure below is dense: the datasheet's
 # sparse figure halved, or its dense figure where it gives one. Order matters: the first pattern
@@ -64,32 +81,43 @@ _H200_DS = "NVIDIA H200 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/
 _ADA_DS = "NVIDIA Ada GPU architecture whitepaper v2.1, appendix A (GeForce RTX 4090), FP32 accumulate"
 _GA102_DS = "NVIDIA Ampere GA102 GPU architecture whitepaper v2, table 9 (GeForce RTX 3090), FP32 accumulate"
 GPU_SPECS: tuple[GpuSpec, ...] = (
-    GpuSpec("H100 NVL", r"h100.*nvl", 835.5 * TFLOPS, 835.5 * TFLOPS, 417.5 * TFLOPS, 60 * TFLOPS, _H100_DS),
-    GpuSpec("H100 PCIe", r"h100.*pcie", 756.5 * TFLOPS, 756.5 * TFLOPS, 378 * TFLOPS, 51 * TFLOPS, _H100_DS),
-    GpuSpec("H100 SXM", r"h100", 989.5 * TFLOPS, 989.5 * TFLOPS, 494.5 * TFLOPS, 67 * TFLOPS, _H100_DS),
-    GpuSpec("H200 NVL", r"h200.*nvl", 835.5 * TFLOPS, 835.5 * TFLOPS, 417.5 * TFLOPS, 60 * TFLOPS, _H200_DS),
-    GpuSpec("H200 SXM", r"h200", 989.5 * TFLOPS, 989.5 * TFLOPS, 494.5 * TFLOPS, 67 * TFLOPS, _H200_DS),
+    GpuSpec("H100 NVL", r"h100.*nvl", 835.5 * TFLOPS, 835.5 * TFLOPS, 417.5 * TFLOPS, 60 * TFLOPS, _H100_DS,
+            memory_gb=94, year=2023),
+    GpuSpec("H100 PCIe", r"h100.*pcie", 756.5 * TFLOPS, 756.5 * TFLOPS, 378 * TFLOPS, 51 * TFLOPS, _H100_DS,
+            memory_gb=80, year=2022),
+    GpuSpec("H100 SXM", r"h100", 989.5 * TFLOPS, 989.5 * TFLOPS, 494.5 * TFLOPS, 67 * TFLOPS, _H100_DS,
+            memory_gb=80, year=2022),
+    GpuSpec("H200 NVL", r"h200.*nvl", 835.5 * TFLOPS, 835.5 * TFLOPS, 417.5 * TFLOPS, 60 * TFLOPS, _H200_DS,
+            memory_gb=141, year=2024),
+    GpuSpec("H200 SXM", r"h200", 989.5 * TFLOPS, 989.5 * TFLOPS, 494.5 * TFLOPS, 67 * TFLOPS, _H200_DS,
+            memory_gb=141, year=2024),
     GpuSpec("A100", r"a100", 312 * TFLOPS, 312 * TFLOPS, 156 * TFLOPS, 19.5 * TFLOPS,
-            "NVIDIA A100 Tensor Core GPU datasheet (SXM and PCIe: same peaks), dense column"),
+            "NVIDIA A100 Tensor Core GPU datasheet (SXM and PCIe: same peaks), dense column", memory_gb=80, year=2020),
     GpuSpec("A10", r"\ba10\b", 125 * TFLOPS, 125 * TFLOPS, 62.5 * TFLOPS, 31.2 * TFLOPS,
-            "NVIDIA A10 Tensor Core GPU datasheet, dense column"),
+            "NVIDIA A10 Tensor Core GPU datasheet, dense column", memory_gb=24, year=2021),
     GpuSpec("L40S", r"\bl40s\b", 362.05 * TFLOPS, 362.05 * TFLOPS, 183 * TFLOPS, 91.6 * TFLOPS,
-            "NVIDIA L40S datasheet, dense column"),
+            "NVIDIA L40S datasheet, dense column", memory_gb=48, year=2023),
     GpuSpec("L40", r"\bl40\b", 181.05 * TFLOPS, 181.05 * TFLOPS, 90.5 * TFLOPS, 90.5 * TFLOPS,
-            "NVIDIA L40 datasheet, dense column"),
+            "NVIDIA L40 datasheet, dense column", memory_gb=48, year=2022),
     GpuSpec("L4", r"\bl4\b", 121 * TFLOPS, 121 * TFLOPS, 60 * TFLOPS, 30.3 * TFLOPS,
-            "NVIDIA L4 Tensor Core GPU datasheet, sparse figures halved"),
+            "NVIDIA L4 Tensor Core GPU datasheet, sparse figures halved", memory_gb=24, year=2023),
     GpuSpec("T4", r"\bt4\b", None, 65 * TFLOPS, None, 8.1 * TFLOPS,
-            "NVIDIA T4 Tensor Core GPU datasheet (mixed-precision FP16/FP32); no bf16, no tf32"),
+            "NVIDIA T4 Tensor Core GPU datasheet (mixed-precision FP16/FP32); no bf16, no tf32",
+            memory_gb=16, year=2018),
     GpuSpec("V100S PCIe", r"v100s", None, 130 * TFLOPS, None, 16.4 * TFLOPS,
-            "NVIDIA V100 Tensor Core GPU datasheet (tensor performance = fp16); no bf16, no tf32"),
+            "NVIDIA V100 Tensor Core GPU datasheet (tensor performance = fp16); no bf16, no tf32",
+            memory_gb=32, year=2019),
     GpuSpec("V100 PCIe", r"v100.*pcie", None, 112 * TFLOPS, None, 14 * TFLOPS,
-            "NVIDIA V100 Tensor Core GPU datasheet (tensor performance = fp16); no bf16, no tf32"),
+            "NVIDIA V100 Tensor Core GPU datasheet (tensor performance = fp16); no bf16, no tf32",
+            memory_gb=32, year=2017),
     GpuSpec("V100 SXM2", r"v100", None, 125 * TFLOPS, None, 15.7 * TFLOPS,
-            "NVIDIA V100 Tensor Core GPU datasheet (tensor performance = fp16); no bf16, no tf32"),
+            "NVIDIA V100 Tensor Core GPU datasheet (tensor performance = fp16); no bf16, no tf32",
+            memory_gb=32, year=2017),
     # "$": not the RTX 4090 D, the laptop parts or the 3090 Ti, which have other peaks.
-    GpuSpec("RTX 4090", r"rtx 4090$", 165.2 * TFLOPS, 165.2 * TFLOPS, 82.6 * TFLOPS, 82.6 * TFLOPS, _ADA_DS),
-    GpuSpec("RTX 3090", r"rtx 3090$", 71 * TFLOPS, 71 * TFLOPS, 35.6 * TFLOPS, 35.6 * TFLOPS, _GA102_DS),
+    GpuSpec("RTX 4090", r"rtx 4090$", 165.2 * TFLOPS, 165.2 * TFLOPS, 82.6 * TFLOPS, 82.6 * TFLOPS, _ADA_DS,
+            memory_gb=24, year=2022),
+    GpuSpec("RTX 3090", r"rtx 3090$", 71 * TFLOPS, 71 * TFLOPS, 35.6 * TFLOPS, 35.6 * TFLOPS, _GA102_DS,
+            memory_gb=24, year=2020),
 )
 
 
