@@ -114,7 +114,8 @@ def training_cost_usd(flops: float, *, peak_flops: float, mfu: float, usd_per_de
 PUBLISHED_TRAINING_RUNS: tuple[tuple[str, float, float, float, str], ...] = (
     ("GPT-3 175B", 174.6e9, 300e9, 3.14e23, "Brown et al. 2020, Table D.1 (parameters 174,600M, 300B tokens)"),
     ("Gopher 280B", 280e9, 300e9, 5.76e23, "Hoffmann et al. 2022, section 3 and Table 3 (Gopher's budget, "
-     "5.76e23 FLOPs); Rae et al. 2021 (280B parameters, 300B tokens)"),
+     "5.76e23 FLOPs); Rae et al. 2021 (280B parameters, 300B tokens). Rae et al., appendix F, report "
+     "6.31e23 for the run itself, rematerialisation included: 'the same budget' is approximate"),
     ("Chinchilla 70B", 70e9, 1.4e12, 5.76e23, "Hoffmann et al. 2022, section 4 (Chinchilla: 70B parameters, "
      "1.4T tokens, the same compute budget as Gopher)"),
 )
