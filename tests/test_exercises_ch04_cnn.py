@@ -78,3 +78,36 @@ def test_im2col_shape_matches_torch_unfold_and_names_the_slips() -> None:
     ]:
         ok, message = ch04_cnn.im2col_shape.checker(answer)
         assert not ok and feedback in message
+
+
+def _named_mistakes(exercise: Exercise) -> dict[str, object]:
+    """The slips a checker names (feedback -> the wrong value), read from the checker's closure."""
+    for cell in exercise.checker.__closure__:
+        if isinstance(cell.cell_contents, dict):
+            return {feedback: value() for feedback, value in cell.cell_contents.items()}
+    raise AssertionError(f"{exercise.key} names no mistakes")
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.key)
+def test_each_named_mistake_has_a_value_of_its_own_and_is_named(exercise) -> None:
+    mistakes = _named_mistakes(exercise)
+    values = list(mistakes.values())
+    assert exercise.reference() not in values
+    assert len(set(values)) == len(values), "two slips give the same value: the checker could not tell them apart"
+    for feedback, value in mistakes.items():
+        ok, message = exercise.checker(value)
+        assert not ok and message == feedback
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.key)
+def test_prompt_asks_for_exact_ints_and_success_says_what_was_checked(exercise) -> None:
+    assert "exact int" in exercise.prompt
+    ok, message = exercise.checker(exercise.reference())
+    assert ok and str(exercise.reference()) in message and "exactly" in message
+
+
+def test_the_module_docstring_gives_no_answer_away() -> None:
+    for exercise in EXERCISES:
+        answer = exercise.reference()
+        assert str(answer) not in ch04_cnn.__doc__
+        assert str(answer).replace(" ", "") not in ch04_cnn.__doc__.replace(" ", "")

@@ -72,3 +72,56 @@ def test_attention_weight_sum_matches_a_model():
     assert ch04_rnn.attention_weight_sum.checker(float(weights[0].sum()))[0]
     ok, feedback = ch04_rnn.attention_weight_sum.checker(float(length - padding))
     assert not ok and "ROW" in feedback
+
+
+def test_counts_are_exact_ints():
+    count = ch04_rnn.lstm_parameter_count.reference()
+    assert "exact int" in ch04_rnn.lstm_parameter_count.prompt and "exact int" in ch04_rnn.bptt_steps.prompt
+    assert ch04_rnn.lstm_parameter_count.checker(float(count))[0]  # 2560.0 is the same whole number
+    assert ch04_rnn.lstm_parameter_count.checker(np.int64(count))[0]
+    assert ch04_rnn.lstm_parameter_count.check(count + 0.4) is False  # not a whole number: rejected, not rounded
+    ok, feedback = ch04_rnn.lstm_parameter_count.checker(count + 1)
+    assert not ok and "is not" in feedback
+    ok, feedback = ch04_rnn.lstm_parameter_count.checker(count)
+    assert ok and str(count) in feedback and "exactly" in feedback
+
+
+def test_lstm_cell_update_accepts_three_decimals_and_names_only_distinct_slips():
+    assert "3 decimal places" in ch04_rnn.lstm_cell_update.prompt
+    exact = ch04_rnn.lstm_cell_update.reference()
+    assert ch04_rnn.lstm_cell_update.checker(np.round(exact, 3))[0]
+    assert ch04_rnn.lstm_cell_update.checker(np.round(exact, 3).tolist())[0]
+    assert not ch04_rnn.lstm_cell_update.checker(np.round(exact, 2) + 0.002)[0]
+    ok, feedback = ch04_rnn.lstm_cell_update.checker(np.round(exact, 3))
+    assert "0.0005" in feedback
+    g, c_prev = ch04_rnn.CELL_GATES, ch04_rnn.CELL_C_PREV
+    swapped_c = g["i"] * c_prev + g["f"] * g["g"]
+    no_memory_c = g["i"] * g["g"]
+    slips = {
+        "tanh": np.stack([exact[0], g["o"] * exact[0]]),
+        "OLD cell state": np.stack([swapped_c, g["o"] * np.tanh(swapped_c)]),
+        "not replaced": np.stack([no_memory_c, g["o"] * np.tanh(no_memory_c)]),
+    }
+    for word, value in slips.items():
+        # far from the right answer (beyond twice the tolerance), and still named when rounded as asked
+        assert np.abs(value - exact).max() > 2 * 5e-4
+        ok, feedback = ch04_rnn.lstm_cell_update.checker(np.round(value, 3))
+        assert not ok and word in feedback, (word, feedback)
+
+
+def test_attention_weight_sum_tolerance_and_slips():
+    assert "1e-4" in ch04_rnn.attention_weight_sum.prompt
+    steps = ch04_rnn.ATTENTION_TARGET_STEPS
+    assert ch04_rnn.attention_weight_sum.checker(steps)[0]
+    assert ch04_rnn.attention_weight_sum.checker(np.float32(steps) - np.float32(3e-6))[0]  # a float32 sum
+    assert not ch04_rnn.attention_weight_sum.checker(steps + 0.01)[0]
+    for answer, word in [(ch04_rnn.ATTENTION_SOURCE_LENGTH, "padded positions"), (1, "number of rows")]:
+        ok, feedback = ch04_rnn.attention_weight_sum.checker(answer)
+        assert not ok and word in feedback
+
+
+def test_date_conversion_success_says_what_was_checked():
+    ok, feedback = ch04_rnn.date_conversion.checker(ch04_rnn.date_conversion.reference())
+    assert ok and "2068-03-03" in feedback and "exactly" in feedback
+    ok, feedback = ch04_rnn.date_conversion.checker(["2068-3-3", "1999-05-04", "1984-10-21"])
+    assert not ok and "2068-3-3" in feedback

@@ -4,11 +4,12 @@
 
     from bigmodel_lib.exercises import ch04_cnn
     print(ch04_cnn.conv_output_shape.prompt)
-    ch04_cnn.conv_output_shape.check((4, 8, 6, 8))
+    ch04_cnn.conv_output_shape.check(my_shape)
 
-The answers are computed by the library (``nn_numpy.cnn``), never typed in, and each checker
-recognises the usual slips (padding counted once or not at all, the ``+ 1`` forgotten, the bias
-or the input channels left out of a parameter count, the im2col matrix transposed ...).
+Every answer is a shape or a count, so it is checked exactly (as ints). The answers are computed by
+the library (``nn_numpy.cnn``), never typed in, and each checker names the usual slips (padding
+counted once or not at all, the ``+ 1`` forgotten, the bias or the input channels left out of a
+parameter count, the im2col matrix transposed ...) when the slip gives a value of its own.
 """
 
 from __future__ import annotations
@@ -67,17 +68,19 @@ def exact_or_known_mistake(
 ) -> Callable[[Any], Verdict]:
     """An exact checker (after ``convert``) that names the slip when the answer equals one of ``mistakes``.
 
-    ``mistakes`` maps feedback -> the (wrong) value that slip produces; it is skipped if that value
-    happens to equal the right answer.
+    ``mistakes`` maps feedback -> the (wrong) value that slip produces. A slip is named only when its
+    value is its own: one that equals the right answer, or that another slip also produces, is never
+    named (the answer could not tell them apart).
     """
 
     def checker(answer: Any) -> Verdict:
         got, target = convert(answer), expected()
         if got == target:
-            return True, f"the {what} is right: {target}"
-        for feedback, value in mistakes.items():
-            wrong = value()
-            if wrong != target and got == wrong:
+            return True, f"the {what} is right: {target} (checked exactly)"
+        wrong_values = {feedback: value() for feedback, value in mistakes.items()}
+        for feedback, wrong in wrong_values.items():
+            shared = sum(other == wrong for other in wrong_values.values()) > 1
+            if wrong != target and not shared and got == wrong:
                 return False, feedback
         return False, f"the {what} is not {got}"
 
@@ -111,7 +114,7 @@ conv_output_shape = Exercise(
         f"A batch of shape {SHAPE_INPUT} (B, C, H, W) goes through\n"
         f"Conv2d({SHAPE_INPUT[1]}, {SHAPE_OUT_CHANNELS}, kernel_size={SHAPE_KERNEL}, stride={SHAPE_STRIDE}, "
         f"padding={SHAPE_PADDING}).\n"
-        "What is the output shape? Answer with a tuple (B, C_out, H_out, W_out) -- work it out by hand."
+        "What is the output shape? Answer with a tuple of exact ints (B, C_out, H_out, W_out) -- work it out by hand."
     ),
     checker=exact_or_known_mistake(
         _conv_output_shape,
@@ -166,7 +169,7 @@ conv_parameter_count = Exercise(
     key="ch04_cnn.conv_parameter_count",
     prompt=(
         f"How many trainable parameters has Conv2d({_c_in}, {_c_out}, kernel_size={PARAMS_KERNEL}) "
-        "(with bias, the default)?\nAn int -- count by hand, then confirm with .num_parameters()."
+        "(with bias, the default)?\nAn exact int -- count by hand, then confirm with .num_parameters()."
     ),
     checker=exact_or_known_mistake(
         _conv_parameter_count,
@@ -215,8 +218,8 @@ im2col_shape = Exercise(
     prompt=(
         f"nn_numpy.cnn.im2col (like torch.nn.functional.unfold) turns a batch of shape {IM2COL_INPUT_SHAPE}\n"
         f"into one column per window, for kernel_size={IM2COL_KERNEL}, stride={IM2COL_STRIDE}, "
-        f"padding={IM2COL_PADDING}.\nWhat is the shape of the result, (B, rows, columns)? Work it out, then check "
-        "by running im2col."
+        f"padding={IM2COL_PADDING}.\nWhat is the shape of the result? A tuple of exact ints (B, rows, columns). "
+        "Work it out, then check by running im2col."
     ),
     checker=exact_or_known_mistake(
         _im2col_shape,

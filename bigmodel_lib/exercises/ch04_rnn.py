@@ -6,8 +6,10 @@
     print(ch04_rnn.lstm_parameter_count.prompt)
     ch04_rnn.lstm_parameter_count.check(my_answer)
 
-Each checker recognises the usual slips (one bias instead of two, one gate instead of four, an
-off-by-one in the number of BPTT steps, month-first dates, the two-digit-year pivot ...) and names them.
+Each prompt says how exact the answer must be (counts as exact ints, the LSTM cell to 3 decimal places,
+dates as exact strings), and the checker accepts exactly that. It names the usual slips (one bias
+instead of two, one gate instead of four, an off-by-one in the number of BPTT steps, month-first
+dates, the two-digit-year pivot ...) when the slip gives a value of its own.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from bigmodel_lib.exercises.ch03 import close_to_or_known_mistake
-from bigmodel_lib.exercises.core import Exercise, Verdict
+from bigmodel_lib.exercises.ch04_cnn import exact_or_known_mistake
+from bigmodel_lib.exercises.core import Exercise, Verdict, close_to_or_known_mistake
 
 __all__ = [
     "ATTENTION_SOURCE_LENGTH",
@@ -36,6 +38,20 @@ __all__ = [
     "lstm_parameter_count",
 ]
 
+#: Half a unit in the third decimal, and a hair more so that floating point cannot reject an answer rounded
+#: to three decimals.
+_THREE_DECIMALS = 5e-4 * (1 + 1e-6)
+
+
+def _as_count(answer: Any) -> int:
+    """A whole number (``2560``, ``2560.0``, ``np.int64(2560)``) as an int; anything else is a TypeError."""
+    if isinstance(answer, bool) or not isinstance(answer, (int, np.integer, float, np.floating)):
+        raise TypeError(f"expected a whole number, got {type(answer).__name__}")
+    if float(answer) != int(answer):
+        raise TypeError(f"a count is a whole number, got {answer!r}")
+    return int(answer)
+
+
 # -- 1. parameters of an LSTM ------------------------------------------------------------------------------------
 
 LSTM_INPUT, LSTM_HIDDEN = 10, 20
@@ -49,9 +65,10 @@ lstm_parameter_count = Exercise(
     key="ch04_rnn.lstm_parameter_count",
     prompt=(
         f"How many trainable parameters does torch.nn.LSTM(input_size={LSTM_INPUT}, hidden_size={LSTM_HIDDEN}) "
-        "(one layer) have?\n(Its state_dict holds weight_ih_l0, weight_hh_l0, bias_ih_l0 and bias_hh_l0.)"
+        "(one layer) have?\n(Its state_dict holds weight_ih_l0, weight_hh_l0, bias_ih_l0 and bias_hh_l0.) "
+        "An exact int."
     ),
-    checker=close_to_or_known_mistake(
+    checker=exact_or_known_mistake(
         _lstm_parameters,
         {
             "that counts one gate; an LSTM has four (i, f, g, o) stacked in each matrix": lambda: _lstm_parameters(1),
@@ -60,8 +77,7 @@ lstm_parameter_count = Exercise(
             "the biases are missing: 2 x 4H of them": lambda: _lstm_parameters(4, 0),
             "that is a GRU's count (three gates)": lambda: _lstm_parameters(3),
         },
-        rtol=0.0,
-        atol=0.5,
+        _as_count,
         what="parameter count",
     ),
     hints=[
@@ -87,16 +103,15 @@ bptt_steps = Exercise(
     prompt=(
         f"A vanilla RNN reads x_1 .. x_{BPTT_LENGTH}; the loss looks only at the last state h_{BPTT_LENGTH}.\n"
         f"dL/dh_1 = dL/dh_{BPTT_LENGTH} times a product of Jacobians dh_t/dh_(t-1). How many factors does\n"
-        "that product have? (Each one is diag(1 - h_t^2) W_hh -- the reason the gradient vanishes.)"
+        "that product have? (Each one is diag(1 - h_t^2) W_hh -- the reason the gradient vanishes.) An exact int."
     ),
-    checker=close_to_or_known_mistake(
+    checker=exact_or_known_mistake(
         lambda: BPTT_LENGTH - 1,
         {
             f"off by one: that is the count back to h_0 (the initial state); from h_{BPTT_LENGTH} back to h_1 "
             f"there are {BPTT_LENGTH - 1} steps (t = 2 .. {BPTT_LENGTH})": lambda: BPTT_LENGTH,
         },
-        rtol=0.0,
-        atol=0.5,
+        _as_count,
         what="number of factors",
     ),
     hints=[
@@ -130,7 +145,8 @@ lstm_cell_update = Exercise(
     prompt=(
         "An LSTM cell with 2 units has gate values i = [0.5, 0.1], f = [0.9, 0.95], g = [0.8, -0.6],\n"
         "o = [0.7, 0.5] (already through sigmoid/tanh; ch04_rnn.CELL_GATES) and c_prev = [1.0, 2.0]\n"
-        "(ch04_rnn.CELL_C_PREV). Compute the new cell state c and hidden state h as an array [c, h] of shape (2, 2)."
+        "(ch04_rnn.CELL_C_PREV). Compute the new cell state c and hidden state h as an array [c, h] of shape (2, 2),\n"
+        "to 3 decimal places."
     ),
     checker=close_to_or_known_mistake(
         _cell,
@@ -142,7 +158,7 @@ lstm_cell_update = Exercise(
                 [CELL_GATES["i"] * CELL_GATES["g"], CELL_GATES["o"] * np.tanh(CELL_GATES["i"] * CELL_GATES["g"])]),
         },
         rtol=0.0,
-        atol=5e-4,
+        atol=_THREE_DECIMALS,
         what="[c, h]",
     ),
     hints=[
@@ -185,7 +201,7 @@ def _date_checker(answer: Any) -> Verdict:
             continue
         problems.append(f"{source!r} -> {got!r}: " + _DATE_SLIPS.get(got, "not the date it stands for (YYYY-MM-DD)"))
     if not problems:
-        return True, "all three dates converted"
+        return True, f"all {len(_ISO)} dates are the right ISO strings: {', '.join(_ISO)} (checked exactly)"
     return False, "; ".join(problems)
 
 
@@ -195,7 +211,8 @@ date_conversion = Exercise(
         "Convert the three dates of ch04_rnn.DATES_TO_CONVERT = "
         f"{list(DATES_TO_CONVERT)} to ISO 8601 (YYYY-MM-DD),\n"
         "with the conventions of bigmodel_lib.data.dates (numeric dates day first; two-digit years "
-        "69-99 -> 19xx, 00-68 -> 20xx).\nAnswer with a list of three strings."
+        "69-99 -> 19xx, 00-68 -> 20xx).\nAnswer with a list of three strings, each exactly YYYY-MM-DD "
+        "(zero-padded)."
     ),
     checker=_date_checker,
     hints=[
@@ -219,7 +236,8 @@ attention_weight_sum = Exercise(
         f"The seq2seq decoder writes {ATTENTION_TARGET_STEPS} tokens. Its source batch is padded to "
         f"S = {ATTENTION_SOURCE_LENGTH} positions,\nof which the last {ATTENTION_SOURCE_PADDING} are padding "
         f"for this example. Its attention weights form a ({ATTENTION_TARGET_STEPS}, {ATTENTION_SOURCE_LENGTH}) "
-        "matrix.\nWhat is the sum of all its entries? (Check it on weights[0] from the notebook.)"
+        "matrix.\nWhat is the sum of all its entries? A number; a float sum read off the model's weights passes\n"
+        "if it is within 1e-4 of the exact value. (Check it on weights[0] from the notebook.)"
     ),
     checker=close_to_or_known_mistake(
         lambda: float(ATTENTION_TARGET_STEPS),
@@ -231,7 +249,7 @@ attention_weight_sum = Exercise(
             "every row sums to 1 -- the whole matrix sums to the number of rows": lambda: 1.0,
         },
         rtol=0.0,
-        atol=1e-6,
+        atol=1e-4,
         what="sum",
     ),
     hints=[

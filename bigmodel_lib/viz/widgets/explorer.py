@@ -429,7 +429,10 @@ class AttentionExplorer(_FigureWidget):
                 f"</span>")
 
     def _summary(self) -> str:
-        shapes = ", ".join(f"{g.label}: {g.weights.shape[0]} layers x {g.weights.shape[1]} heads, "
+        def count(n: int, noun: str) -> str:
+            return f"{n} {noun}{'' if n == 1 else 's'}"
+
+        shapes = ", ".join(f"{g.label}: {count(g.weights.shape[0], 'layer')} x {count(g.weights.shape[1], 'head')}, "
                            f"{g.weights.shape[2]}x{g.weights.shape[3]}" for g in self._groups)
         return f"AttentionExplorer({shapes})"
 
