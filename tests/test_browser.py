@@ -50,6 +50,8 @@ class WidgetCase:
 
 
 CASES = [
+    WidgetCase("01_background/01_2_what_scale_costs.ipynb", "bigmodel-scale-calculator",
+               (("slider", "MFU"), ("slider", "number of GPUs"))),
     WidgetCase("03_attention/03_2_scaling_softmax_and_gradients.ipynb", "bigmodel-softmax-playground",
                (("checkbox", "divide by √d_k"), ("slider", "temperature T"))),
     WidgetCase("03_attention/03_3_masks_and_multihead.ipynb", "bigmodel-mask-playground",

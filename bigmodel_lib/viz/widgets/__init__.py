@@ -32,10 +32,12 @@ from bigmodel_lib.viz.widgets.playgrounds import (
     PositionalEncodingExplorer,
     SoftmaxTemperaturePlayground,
 )
+from bigmodel_lib.viz.widgets.scale_calculator import ScaleCalculator
 
 __all__ = [
     "AttentionExplorer",
     "MaskPlayground",
     "PositionalEncodingExplorer",
+    "ScaleCalculator",
     "SoftmaxTemperaturePlayground",
 ]
