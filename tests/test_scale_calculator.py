@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import math
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from bigmodel_lib.benchmarks.hardware import GPU_SPECS, TFLOPS
 from bigmodel_lib.scale import ModelShape, training_cost_usd, training_memory, training_time_seconds
 from bigmodel_lib.viz.widgets import ScaleCalculator
 from bigmodel_lib.viz.widgets.scale_calculator import ASSUMED_USD_PER_GPU_HOUR, PRESETS, mixed_precision_peak
-
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-
-
-def pixels(png: bytes) -> np.ndarray:
-    image = Image.open(io.BytesIO(png))
-    assert image.format == "PNG"
-    return np.asarray(image.convert("RGB"))
-
-
-def assert_picture_changed(before: bytes, after: bytes) -> None:
-    a, b = pixels(before), pixels(after)
-    assert a.shape == b.shape, "the picture changed size: the layout should stay put"
-    assert np.any(a != b, axis=-1).mean() > 0.0005
+from tests.pictures import WIDGET_VIEW, assert_picture_changed
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,12 @@ from code as a learner's mouse would, and the rendered PNG is decoded and compar
 from __future__ import annotations
 
 import base64
-import io
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from bigmodel_lib import nn_numpy, nn_torch
 from bigmodel_lib.nn_numpy.functional import softmax
@@ -25,22 +23,7 @@ from bigmodel_lib.viz.widgets import (
     PositionalEncodingExplorer,
     SoftmaxTemperaturePlayground,
 )
-
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-
-
-def pixels(png: bytes) -> np.ndarray:
-    """A PNG decoded to an (H, W, 3) uint8 array (fails if the bytes are not a PNG)."""
-    image = Image.open(io.BytesIO(png))
-    assert image.format == "PNG"
-    return np.asarray(image.convert("RGB"))
-
-
-def assert_picture_changed(before: bytes, after: bytes) -> None:
-    a, b = pixels(before), pixels(after)
-    assert a.shape == b.shape, "the picture changed size: the layout should stay put"
-    changed = np.any(a != b, axis=-1).mean()
-    assert changed > 0.0005, f"only {changed:.4%} of the pixels changed"
+from tests.pictures import WIDGET_VIEW, assert_picture_changed, pixels
 
 
 def random_weights(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
