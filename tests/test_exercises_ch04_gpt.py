@@ -63,6 +63,65 @@ def test_perplexity_and_the_wrong_base():
     assert not ok and "natural logarithm" in feedback
 
 
+def test_answers_rounded_as_the_prompts_ask_pass():
+    flops = ch04_gpt.training_flops_per_token.reference()
+    assert "0.1 %" in ch04_gpt.training_flops_per_token.prompt
+    assert ch04_gpt.training_flops_per_token.checker(float(f"{flops:.4g}"))[0]  # 4 significant figures
+    assert not ch04_gpt.training_flops_per_token.checker(flops * 1.002)[0]
+    assert "3 significant figures" in ch04_gpt.perplexity.prompt
+    ok, feedback = ch04_gpt.perplexity.checker(4.48)  # e^1.5 = 4.4817 to 3 significant figures
+    assert ok and "4.48" in feedback
+    ok, feedback = ch04_gpt.perplexity.checker(4.5)  # 2 significant figures: outside 0.2 %
+    assert not ok and "natural logarithm" not in feedback
+    for exercise in (ch04_gpt.gpt_parameter_count, ch04_gpt.cache_memory, ch04_gpt.positions_processed):
+        assert "exact int" in exercise.prompt
+        assert exercise.checker(exercise.reference())[0]
+
+
+def test_every_named_slip_is_named_and_lies_outside_the_tolerance():
+    c = ch04_gpt.EXERCISE_CONFIG
+    right = ch04_gpt.gpt_parameter_count.reference()
+    count_slips = {
+        right + c.vocab_size * c.d_model: "tied",
+        right - c.block_size * c.d_model: "position table",
+        right - c.n_layer * (3 * c.d_model + c.d_model + 4 * c.d_model + c.d_model): "biases",
+        right - (c.n_layer * 4 + 2) * c.d_model: "LayerNorms",
+        right - c.n_layer * (6 * c.d_model * c.d_model + 3 * c.d_model): "4 d_model wide",
+    }
+    for wrong, words in count_slips.items():
+        ok, feedback = ch04_gpt.gpt_parameter_count.checker(wrong)
+        assert not ok and words in feedback, (wrong, feedback)
+    cache = ch04_gpt.cache_memory.reference()
+    for wrong, words in {cache // 2: "values", cache * 2: "2 bytes", cache * c.n_head: "do not multiply"}.items():
+        ok, feedback = ch04_gpt.cache_memory.checker(wrong)
+        assert not ok and words in feedback, (wrong, feedback)
+    uncached, cached = ch04_gpt.positions_processed.reference()
+    ok, feedback = ch04_gpt.positions_processed.checker((uncached + ch04_gpt.GENERATE_NEW, cached + 1))
+    assert not ok and "off by one" in feedback
+    flops = ch04_gpt.training_flops_per_token.reference()
+    attention = 12 * c.n_layer * c.d_model * 256
+    for wrong, words in {flops - attention: "attention term", (flops - attention) / 3: "forward pass only",
+                         flops / 3: "forward-only count with attention"}.items():
+        assert abs(wrong - flops) > 1e-3 * flops
+        ok, feedback = ch04_gpt.training_flops_per_token.checker(wrong)
+        assert not ok and words in feedback, (wrong, feedback)
+    ok, feedback = ch04_gpt.perplexity.checker(10**1.5)
+    assert not ok and "10^loss" in feedback
+
+
+def test_success_messages_say_what_was_checked():
+    expected_words = [
+        (ch04_gpt.gpt_parameter_count, "tied output matrix counted once"),
+        (ch04_gpt.cache_memory, "K and V"),
+        (ch04_gpt.positions_processed, "(6950, 119)"),
+        (ch04_gpt.training_flops_per_token, "forward + backward"),
+        (ch04_gpt.perplexity, "e^1.5"),
+    ]
+    for exercise, words in expected_words:
+        ok, feedback = exercise.checker(exercise.reference())
+        assert ok and words in feedback, (exercise.key, feedback)
+
+
 # -- notebook 04.6 (performance) ------------------------------------------------------------------------------
 
 from bigmodel_lib.benchmarks import hardware, scaling  # noqa: E402

@@ -146,7 +146,7 @@ def test_input_vector_names_the_slips() -> None:
     e = ex.INPUT_EMBEDDING_ROW
     pe = lambda p: np.array([np.sin(p), np.cos(p), np.sin(p / 100), np.cos(p / 100)])  # noqa: E731
     slips = {
-        "seed 002": 2 * e * pe(1),
+        "source article 3": 2 * e * pe(1),
         "not scaled": e * pe(1),
         "scaled by sqrt(d_model) = 2": e + pe(1),
         "not divided": e / 2 + pe(1),
@@ -194,3 +194,41 @@ def test_greedy_decoder_passes_names_the_slips() -> None:
     for wrong, words in slips.items():
         ok, feedback = ex.greedy_decoder_passes.checker(wrong)
         assert not ok and words in feedback, (wrong, feedback)
+
+
+# -- precision and success messages ------------------------------------------------------------------------------
+
+
+def test_input_vector_accepts_the_answer_rounded_as_asked_and_names_no_slip_within_the_tolerance() -> None:
+    reference = ex.input_vector.reference()
+    ok, feedback = ex.input_vector.checker(np.round(reference, 3))  # "each to 3 decimal places"
+    assert ok and "PE[1]" in feedback and "0.001" in feedback
+    assert ex.input_vector.checker(reference.round(3).tolist())[0]
+    ok, feedback = ex.input_vector.checker(reference + np.array([0.0, 0.0, 0.0, 0.003]))
+    assert not ok and "off by" in feedback  # a plain miss is not dressed up as a named slip
+    e = ex.INPUT_EMBEDDING_ROW
+    pe = lambda p: np.array([np.sin(p), np.cos(p), np.sin(p / 100), np.cos(p / 100)])  # noqa: E731
+    for slip in (2 * e * pe(1), e + pe(1), 2 * e + pe(0), 2 * e + pe(2), 2 * e + pe(1)[[1, 0, 3, 2]]):
+        assert np.abs(slip - reference).max() > 1e-3  # each named slip lies outside the tolerance
+        ok, feedback = ex.input_vector.checker(np.round(slip, 3))  # and is named when rounded as asked
+        assert not ok and "off by" not in feedback
+
+
+def test_success_messages_say_what_was_checked() -> None:
+    expected_words = [
+        (ex.encoder_layer_parameters, ["49,984", "heads does not enter"]),
+        (ex.causal_mask, ["keys 0..i"]),
+        (ex.cross_attention_shape, ["(32, 4, 11, 19)", "padded source"]),
+        (ex.input_vector, ["sqrt(4) E[id] + PE[1]"]),
+        (ex.greedy_decoder_passes, ["(11, 66)", "<eos> included"]),
+    ]
+    for exercise, words in expected_words:
+        ok, feedback = exercise.checker(exercise.reference())
+        assert ok and all(w in feedback for w in words), (exercise.key, feedback)
+
+
+def test_prompts_state_the_precision_wanted() -> None:
+    assert "exact int" in ex.encoder_layer_parameters.prompt
+    assert "3 decimal places" in ex.input_vector.prompt and "0.001" in ex.input_vector.prompt
+    assert "four ints" in ex.cross_attention_shape.prompt
+    assert "exact ints" in ex.greedy_decoder_passes.prompt

@@ -7,14 +7,18 @@
     ch04_gpt.gpt_parameter_count.check(my_answer)
 
 Each checker names the usual slips: an untied output layer, a forgotten position table, the keys
-without the values, forward FLOPs instead of training FLOPs, perplexity in the wrong base.
+without the values, forward FLOPs instead of training FLOPs, perplexity in the wrong base. Every prompt
+states the precision wanted, and the checker accepts an answer rounded that way; a slip is named only when
+its value lies outside that tolerance of the right answer.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
-from bigmodel_lib.exercises.core import Exercise, close_to_or_known_mistake
+from bigmodel_lib.exercises.core import Exercise, Verdict, close_to_or_known_mistake
 from bigmodel_lib.nn_numpy.gpt import GPTConfig
 
 __all__ = [
@@ -51,6 +55,16 @@ def _gpt_parameters(tied: bool = True, positions: bool = True, bias: bool = True
     return total + (0 if tied else c.vocab_size * d)
 
 
+def _on_success(checker: Callable[[Any], Verdict], message: Callable[[], str]) -> Callable[[Any], Verdict]:
+    """``checker`` with its success feedback replaced by ``message()``: what exactly was checked."""
+
+    def wrapped(answer: Any) -> Verdict:
+        ok, feedback = checker(answer)
+        return (True, message()) if ok else (False, feedback)
+
+    return wrapped
+
+
 # -- 1. parameters ------------------------------------------------------------------------------------------------
 
 gpt_parameter_count = Exercise(
@@ -58,9 +72,10 @@ gpt_parameter_count = Exercise(
     prompt=(
         "How many trainable parameters has nn_torch.GPT(ch04_gpt.EXERCISE_CONFIG)? vocab_size=65, block_size=256,\n"
         "n_layer=6, n_head=6, d_model=384, biases on, d_ff = 4 d_model, output layer TIED to the token embedding,\n"
-        "learned position embeddings, a final LayerNorm. Count it on paper first, then check with the model."
+        "learned position embeddings, a final LayerNorm. An exact int: count it on paper first, then check with "
+        "the model."
     ),
-    checker=close_to_or_known_mistake(
+    checker=_on_success(close_to_or_known_mistake(
         _gpt_parameters,
         {
             "the output layer is tied to the token embedding: its V x d matrix is the same tensor, count it once":
@@ -74,7 +89,8 @@ gpt_parameter_count = Exercise(
         rtol=0.0,
         atol=0.5,
         what="parameter count",
-    ),
+    ), lambda: (f"{_gpt_parameters():,} parameters, exactly: V d + T_max d + n_layer (12 d^2 + 13 d) + 2 d, "
+                "the tied output matrix counted once")),
     hints=[
         "Per block: in_proj (3d x d + 3d), out_proj (d x d + d), linear1 (4d x d + 4d), linear2 (d x 4d + d), "
         "two LayerNorms (2 x 2d).",
@@ -103,9 +119,10 @@ cache_memory = Exercise(
     key="ch04_gpt.cache_memory",
     prompt=(
         "The KV cache of ch04_gpt.EXERCISE_CONFIG for a batch of CACHE_BATCH = 8 sequences filled to\n"
-        "block_size = 256, stored in bfloat16 (2 bytes per number): how many BYTES does it take?"
+        "block_size = 256, stored in bfloat16 (2 bytes per number): how many BYTES do its key and value\n"
+        "buffers take? An exact int."
     ),
-    checker=close_to_or_known_mistake(
+    checker=_on_success(close_to_or_known_mistake(
         _cache_bytes,
         {
             "keys AND values are cached: two tensors per layer": lambda: _cache_bytes(kv=1),
@@ -116,7 +133,8 @@ cache_memory = Exercise(
         rtol=0.0,
         atol=0.5,
         what="bytes",
-    ),
+    ), lambda: (f"{_cache_bytes():,} bytes, exactly: K and V, n_layer x B x T x d_model numbers each, "
+                "2 bytes per number")),
     hints=[
         "Each layer keeps K and V, each of shape (B, n_head, T, d_head).",
         "n_head x d_head = d_model, so one layer holds 2 x B x T x d_model numbers.",
@@ -145,9 +163,9 @@ positions_processed = Exercise(
     prompt=(
         f"Generating {GENERATE_NEW} new tokens from a {GENERATE_PROMPT}-token prompt (all within block_size):\n"
         "how many token positions go through the model in total (a) without a cache, re-running the whole\n"
-        "context for each new token, and (b) with the KV cache? Answer as a pair (uncached, cached)."
+        "context for each new token, and (b) with the KV cache? Answer as a pair of exact ints (uncached, cached)."
     ),
-    checker=close_to_or_known_mistake(
+    checker=_on_success(close_to_or_known_mistake(
         _positions,
         {
             "off by one: the last new token is sampled, never fed back, so the final context is "
@@ -156,7 +174,8 @@ positions_processed = Exercise(
         rtol=0.0,
         atol=0.5,
         what="pair (uncached, cached)",
-    ),
+    ), lambda: (f"{_positions()}, exactly: without the cache every step re-runs the whole context, with it the "
+                "prompt runs once and each later step one position")),
     hints=[
         "Step 1 runs the prompt (20 positions) and samples token 21. Step 2 runs 21 positions without a cache, "
         "and 1 with it.",
@@ -184,9 +203,10 @@ training_flops_per_token = Exercise(
     prompt=(
         "Training FLOPs per token (forward + backward) of ch04_gpt.EXERCISE_CONFIG at sequence length T = 256,\n"
         "with the usual estimate 6 N + 12 n_layer d_model T, where N counts the parameters used in matmuls\n"
-        "(everything except the position table, which is only looked up)."
+        "(everything except the position table, which is only looked up). To within 0.1 % "
+        "(4 significant figures are enough)."
     ),
-    checker=close_to_or_known_mistake(
+    checker=_on_success(close_to_or_known_mistake(
         _flops,
         {
             "2 N is the forward pass only; the backward costs about twice the forward, so training is 6 N":
@@ -198,7 +218,7 @@ training_flops_per_token = Exercise(
         rtol=1e-3,
         atol=0.5,
         what="FLOPs per token",
-    ),
+    ), lambda: f"{_flops():,.0f} FLOPs per token (6 N + 12 n_layer d_model T), forward + backward, within 0.1 %"),
     hints=[
         "N = num_parameters() - block_size x d_model.",
         "Attention adds 12 x 6 x 384 x 256 FLOPs per token.",
@@ -216,18 +236,20 @@ perplexity = Exercise(
     key="ch04_gpt.perplexity",
     prompt=(
         f"A character model has validation cross-entropy {PERPLEXITY_LOSS} (PyTorch's F.cross_entropy, natural log).\n"
-        "What is its perplexity -- the number of equally likely characters it is 'choosing among' on average?"
+        "What is its perplexity -- the number of equally likely characters it is 'choosing among' on average?\n"
+        "To 3 significant figures."
     ),
-    checker=close_to_or_known_mistake(
+    checker=_on_success(close_to_or_known_mistake(
         lambda: math.exp(PERPLEXITY_LOSS),
         {
             "F.cross_entropy uses the natural logarithm: perplexity = e^loss, not 2^loss":
                 lambda: 2**PERPLEXITY_LOSS,
             "that is 10^loss; the loss is in nats, so perplexity = e^loss": lambda: 10**PERPLEXITY_LOSS,
         },
-        rtol=1e-3,
+        rtol=2e-3,
         what="perplexity",
-    ),
+    ), lambda: (f"e^{PERPLEXITY_LOSS} = {math.exp(PERPLEXITY_LOSS):.4g}: your answer is within 0.2 %, "
+                f"as {math.exp(PERPLEXITY_LOSS):.3g} (3 significant figures) is")),
     hints=["Perplexity = exp(mean negative log-likelihood); a uniform model over V symbols has loss ln V "
            "and perplexity V."],
     reference=lambda: math.exp(PERPLEXITY_LOSS),

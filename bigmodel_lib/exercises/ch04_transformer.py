@@ -10,12 +10,14 @@ The answers are computed with the library (``nn_numpy.transformer``, ``nn_numpy.
 typed in, and each checker recognises the usual slips and names them: the parameter count multiplied by
 the number of heads or missing the LayerNorms, the causal mask transposed or in PyTorch's "True =
 blocked" convention, the cross-attention matrix transposed, the positional encoding multiplied in (as in
-seed 002's code) instead of added, the ``<bos>`` or ``<eos>`` forgotten when counting decoding steps ...
+source article 3's code) instead of added, the ``<bos>`` or ``<eos>`` forgotten when counting decoding steps ...
+A slip is named only when its value differs from the right answer (beyond the tolerance, for numbers).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -48,6 +50,16 @@ __all__ = [
 ]
 
 
+def _on_success(checker: Callable[[Any], Verdict], message: Callable[[], str]) -> Callable[[Any], Verdict]:
+    """``checker`` with its success feedback replaced by ``message()``: what exactly was checked."""
+
+    def wrapped(answer: Any) -> Verdict:
+        ok, feedback = checker(answer)
+        return (True, message()) if ok else (False, feedback)
+
+    return wrapped
+
+
 # -- 1. parameters of one encoder layer ------------------------------------------------------------------------
 
 ENC_D_MODEL, ENC_HEADS, ENC_D_FF = 64, 8, 256
@@ -72,9 +84,9 @@ encoder_layer_parameters = Exercise(
         f"How many trainable parameters has one encoder layer\n"
         f"nn_numpy.TransformerEncoderLayer(d_model={_d}, num_heads={_h}, d_ff={_f}) "
         "(biases on, like torch.nn.TransformerEncoderLayer)?\n"
-        "An int -- count by hand from the formulas of 4.4.1, then confirm with .num_parameters()."
+        "An exact int -- count by hand from the formulas of 4.4.1, then confirm with .num_parameters()."
     ),
-    checker=exact_or_known_mistake(
+    checker=_on_success(exact_or_known_mistake(
         _encoder_layer_parameters,
         {
             "the count does not depend on the number of heads: each head projects to d_model/num_heads "
@@ -93,7 +105,8 @@ encoder_layer_parameters = Exercise(
         },
         _as_int,
         what="parameter count",
-    ),
+    ), lambda: (f"{_encoder_layer_parameters():,} parameters, exactly: self-attention {_ATTN:,} + feed-forward "
+                f"{_FFN:,} + two LayerNorms {_NORMS:,} (the number of heads does not enter)")),
     hints=[
         "Three parts: self-attention (in_proj: 3 d x d + 3 d, out_proj: d x d + d), the FFN "
         "(d x d_ff + d_ff, d_ff x d + d) and two LayerNorms (2 d each).",
@@ -183,9 +196,9 @@ cross_attention_shape = Exercise(
         f"sources are padded to S = {CROSS_SOURCE_PADDED} characters\n(the first date has {CROSS_REAL_SOURCE} "
         f"real ones); every target is {CROSS_TARGET_CHARS} characters, fed to the decoder with teacher forcing as "
         "tgt_in = <bos> + target.\nWhat is the shape of the cross-attention weights of one decoder layer, as "
-        "capture_attention records them? A tuple."
+        "capture_attention records them? A tuple of four ints."
     ),
-    checker=exact_or_known_mistake(
+    checker=_on_success(exact_or_known_mistake(
         lambda: (CROSS_BATCH, CROSS_HEADS, _T, CROSS_SOURCE_PADDED),
         {
             "rows are the queries (decoder positions), columns the keys (source positions): (B, heads, T, S)":
@@ -205,7 +218,9 @@ cross_attention_shape = Exercise(
         },
         _as_int_tuple,
         what="shape",
-    ),
+    ), lambda: (f"the shape is (B, heads, T, S) = {(CROSS_BATCH, CROSS_HEADS, _T, CROSS_SOURCE_PADDED)}: "
+                f"queries are the decoder's {_T} input positions, keys the {CROSS_SOURCE_PADDED} padded source "
+                "positions")),
     hints=[
         "Attention weights are (batch, heads, queries, keys). Who asks, who is asked?",
         "In cross-attention the decoder asks (its T input positions) and the encoder's output is asked "
@@ -241,16 +256,16 @@ input_vector = Exercise(
         f"A model with d_model = {INPUT_D_MODEL}. The embedding table's row for a source character is\n"
         f"E[id] = {INPUT_EMBEDDING_ROW.tolist()} (ch04_transformer.INPUT_EMBEDDING_ROW), and the character is "
         f"the second of the source (position {INPUT_POSITION}; positions count from 0).\n"
-        "What vector does the first encoder layer receive for it (no dropout)? An array of 4 numbers -- "
-        "compute it with np.sin / np.cos,\nthen compare with model.src_pos(model.src_embed(ids)) of a "
-        "nn_numpy.Transformer."
+        "What vector does the first encoder layer receive for it (no dropout)? An array of 4 numbers, each to "
+        "3 decimal places\n(within 0.001) -- compute it with np.sin / np.cos, then compare with "
+        "model.src_pos(model.src_embed(ids)) of a nn_numpy.Transformer."
     ),
-    checker=close_to_or_known_mistake(
+    checker=_on_success(close_to_or_known_mistake(
         lambda: _SCALE * INPUT_EMBEDDING_ROW + _pe(INPUT_POSITION),
         {
-            "multiplied by the positional encoding, as in seed 002's code: the encoding is ADDED, "
+            "multiplied by the positional encoding, as in source article 3's code: the encoding is ADDED, "
             "x = sqrt(d_model) E[id] + PE[pos]": lambda: _SCALE * INPUT_EMBEDDING_ROW * _pe(INPUT_POSITION),
-            "multiplied by the positional encoding (seed 002's code) and not scaled: x = sqrt(d_model) E[id] "
+            "multiplied by the positional encoding (source article 3's code) and not scaled: x = sqrt(d_model) E[id] "
             "+ PE[pos]": lambda: INPUT_EMBEDDING_ROW * _pe(INPUT_POSITION),
             "the embedding is scaled by sqrt(d_model) = 2 before the encoding is added":
                 lambda: INPUT_EMBEDDING_ROW + _pe(INPUT_POSITION),
@@ -266,9 +281,9 @@ input_vector = Exercise(
                 lambda: _SCALE * INPUT_EMBEDDING_ROW + _pe(INPUT_POSITION, swap=True),
         },
         rtol=0.0,
-        atol=5e-4,
+        atol=1e-3,
         what="input vector",
-    ),
+    ), lambda: f"x = sqrt({INPUT_D_MODEL}) E[id] + PE[{INPUT_POSITION}]: all 4 components within 0.001"),
     hints=[
         "x = sqrt(d_model) * E[id] + PE[pos] (Vaswani et al., 2017, sections 3.4 and 3.5).",
         "PE[pos, 2i] = sin(pos / 10000^(2i/d)), PE[pos, 2i+1] = cos(pos / 10000^(2i/d)); for d = 4 the two "
@@ -302,9 +317,9 @@ greedy_decoder_passes = Exercise(
         f"the model writes every one right:\n{DECODE_TARGET_CHARS} characters, then <eos>. The encoder runs once. "
         "How many times does greedy_decode call the decoder (model.decode),\nand how many target positions do "
         "those calls process in all, per date? (The library keeps no key/value cache: each call reads the\n"
-        "whole prefix so far.) Answer with a tuple (calls, positions)."
+        "whole prefix so far.) Answer with a tuple of two exact ints (calls, positions)."
     ),
-    checker=exact_or_known_mistake(
+    checker=_on_success(exact_or_known_mistake(
         lambda: _passes(_GENERATED),
         {
             "the <eos> is generated too, by its own decoder call: 10 characters + <eos> = 11 calls":
@@ -320,7 +335,8 @@ greedy_decoder_passes = Exercise(
         },
         _as_int_tuple,
         what="(calls, positions)",
-    ),
+    ), lambda: (f"{_passes(_GENERATED)}: one decoder call per generated token, <eos> included, each re-reading "
+                f"the prefix so far")),
     hints=[
         "One decoder call per generated token; count the tokens the model writes, <eos> included.",
         "Call 1 reads [<bos>], call 2 reads [<bos>, y_1], ...: add up the prefix lengths.",
