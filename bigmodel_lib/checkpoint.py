@@ -22,7 +22,10 @@ from typing import Any
 
 import torch
 
-__all__ = ["CHECKPOINT_FORMAT", "load_checkpoint", "model_config_dict", "restore_checkpoint", "save_checkpoint"]
+__all__ = [
+    "CHECKPOINT_FORMAT", "config_matches", "load_checkpoint", "model_config_dict", "restore_checkpoint",
+    "save_checkpoint",
+]
 
 CHECKPOINT_FORMAT = "bigmodel-checkpoint/1"
 
@@ -35,6 +38,21 @@ def model_config_dict(model: torch.nn.Module) -> dict[str, Any] | None:
     if dataclasses.is_dataclass(config):
         return dataclasses.asdict(config)
     return dict(config)
+
+
+def config_matches(stored: Any, model: torch.nn.Module) -> bool:
+    """Whether a checkpoint's stored config describes ``model``'s config.
+
+    Fields added to the config class after the checkpoint was saved take their defaults, so a run
+    saved by an older version of the library is still recognised when nothing it stored differs.
+    """
+    config = getattr(_unwrap(model), "config", None)
+    if isinstance(stored, dict) and dataclasses.is_dataclass(config):
+        try:
+            stored = dataclasses.asdict(type(config)(**stored))
+        except (TypeError, ValueError):  # a field this version does not know, or a value it refuses
+            return False
+    return stored == model_config_dict(model)
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:

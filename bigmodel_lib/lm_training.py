@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bigmodel_lib.checkpoint import load_checkpoint, model_config_dict, restore_checkpoint, save_checkpoint
+from bigmodel_lib.checkpoint import config_matches, load_checkpoint, restore_checkpoint, save_checkpoint
 from bigmodel_lib.progress import progress as progress_bar
 
 __all__ = [
@@ -269,7 +269,7 @@ def resume_or_train(
     path = Path(path)
     if path.exists():
         checkpoint = load_checkpoint(path, map_location=map_location)  # read once, restored below if it fits
-        same_model = checkpoint["config"] == model_config_dict(model)
+        same_model = config_matches(checkpoint["config"], model)
         same_training = train_config is None or checkpoint["extra"].get("train_config") == asdict(train_config)
         if same_model and same_training:
             restore_checkpoint(checkpoint, model, optimizer, source=str(path))

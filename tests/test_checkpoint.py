@@ -84,3 +84,17 @@ def test_a_compiled_wrapper_is_saved_as_the_model_inside():
             self._orig_mod = inner
 
     assert _unwrap(Wrapper(model)) is model and _unwrap(model) is model
+
+
+def test_a_config_saved_before_new_fields_existed_still_matches() -> None:
+    from bigmodel_lib.checkpoint import config_matches, model_config_dict
+    from bigmodel_lib.contracts.gpt import GPTConfig
+    from bigmodel_lib.nn_torch import GPT
+
+    model = GPT(GPTConfig(vocab_size=20, block_size=8, n_layer=1, n_head=2, d_model=8))
+    stored = model_config_dict(model)
+    newest_field = list(stored)[-1]
+    older = {key: value for key, value in stored.items() if key != newest_field}  # as an older library saved it
+    assert config_matches(older, model)
+    assert not config_matches({**older, "n_layer": 2}, model)
+    assert not config_matches({**stored, "no_such_field": 1}, model)
