@@ -21,17 +21,32 @@ from bigmodel_lib.contracts.attention import _is_bool, _shape_tuple_str
 from bigmodel_lib.contracts.multihead import check_mha_config, mha_state_from_pytorch
 
 FFN_ACTIVATIONS = ("relu", "gelu")
+# GELU exact (``x Phi(x)`` with the erf) or its tanh approximation (GPT-2); the names are PyTorch's
+# ``nn.GELU(approximate=...)``.
+GELU_APPROXIMATIONS = ("none", "tanh")
 
-def check_activation(where: str, activation: str) -> None:
+def check_activation(where: str, activation: str, gelu_approximate: str = "none") -> None:
+    """``activation`` relu or gelu; ``gelu_approximate`` ``"none"`` or (with gelu only) ``"tanh"``."""
     if activation not in FFN_ACTIVATIONS:
         raise ValueError(f"{where}: 'activation' must be one of {list(FFN_ACTIVATIONS)}, got {activation!r}")
+    if gelu_approximate not in GELU_APPROXIMATIONS:
+        raise ValueError(
+            f"{where}: 'gelu_approximate' must be one of {list(GELU_APPROXIMATIONS)}, got {gelu_approximate!r}"
+        )
+    if gelu_approximate != "none" and activation != "gelu":
+        raise ValueError(
+            f"{where}: 'gelu_approximate'={gelu_approximate!r} needs activation='gelu', got activation={activation!r}"
+        )
 
-def check_layer_config(where: str, d_model: int, num_heads: int, d_ff: int, dropout: float, activation: str) -> None:
+def check_layer_config(
+    where: str, d_model: int, num_heads: int, d_ff: int, dropout: float, activation: str,
+    gelu_approximate: str = "none",
+) -> None:
     """``d_model`` a positive multiple of ``num_heads``, ``d_ff`` > 0, ``dropout`` in [0, 1), a known activation."""
     check_mha_config(where, d_model, num_heads)
     check_positive_int(where, "d_ff", d_ff)
     check_probability(where, "dropout", dropout)
-    check_activation(where, activation)
+    check_activation(where, activation, gelu_approximate)
 
 def check_sequence(where: str, name: str, x: Any, d_model: int, batch: int | None = None, ref: str = "x") -> None:
     """``x (B, L, d_model)`` float; when ``batch`` is given, ``x`` must have that batch size (that of ``ref``)."""
@@ -91,9 +106,13 @@ def _activation_name(where: str, module: Any) -> str:
     act = module.activation
     if act is F.relu or isinstance(act, nn.ReLU):
         return "relu"
-    if act is F.gelu or (isinstance(act, nn.GELU) and act.approximate == "none"):
+    if act is F.gelu or (isinstance(act, nn.GELU) and act.approximate in GELU_APPROXIMATIONS):
         return "gelu"
-    raise ValueError(f"{where}: 'activation' expected relu or gelu (exact), got {act!r}")
+    raise ValueError(f"{where}: 'activation' expected relu or gelu (exact or tanh), got {act!r}")
+
+def _gelu_approximate(module: Any) -> str:
+    """``"tanh"`` when a torch layer's activation is ``nn.GELU(approximate="tanh")``, else ``"none"``."""
+    return getattr(module.activation, "approximate", "none")
 
 def layer_config_from_pytorch(module: Any) -> dict[str, Any]:
     """The constructor arguments of our layer equal to a ``torch.nn.Transformer{Encoder,Decoder}Layer``."""
@@ -104,6 +123,7 @@ def layer_config_from_pytorch(module: Any) -> dict[str, Any]:
         "d_ff": module.linear1.out_features,
         "dropout": module.dropout.p,
         "activation": _activation_name(where, module),
+        "gelu_approximate": _gelu_approximate(module),
         "norm_first": bool(module.norm_first),
         "layer_norm_eps": module.norm1.eps,
         "bias": module.linear1.bias is not None,

@@ -17,6 +17,10 @@ Backward: tying makes the embedding matrix receive two gradients that are summed
 ``dL/dE = g_logits^T h`` (output use) ``+ scatter(dL/dx_0)`` (lookup use). The PyTorch twin
 (``nn_torch.gpt``) has the same ``state_dict`` keys and adds the optimized pieces: SDPA with
 ``is_causal``, a key/value cache for generation, AdamW parameter groups.
+
+``GPT.from_gpt2(state_dict, n_head=12)`` (both packages) builds the model from Hugging Face GPT-2 weights:
+the same network, with the tanh GELU (``GPTConfig.gelu_approximate="tanh"``) and GPT-2's names, mapped by
+:func:`bigmodel_lib.contracts.gpt.gpt2_key_map`.
 """
 
 from __future__ import annotations
@@ -30,12 +34,14 @@ from bigmodel_lib.contracts.gpt import (  # noqa: F401 -- re-exported: the contr
     GPTConfig,
     check_gpt_config,
     check_gpt_ids,
+    gpt2_config_from_state,
     gpt2_init_std,
+    gpt2_state_to_ours,
 )
 from bigmodel_lib.nn_numpy.container import Sequential
 from bigmodel_lib.nn_numpy.dropout import Dropout
 from bigmodel_lib.nn_numpy.embedding import Embedding
-from bigmodel_lib.nn_numpy.functional import require_cache
+from bigmodel_lib.nn_numpy.functional import numpy_dtype_of, require_cache
 from bigmodel_lib.nn_numpy.module import Module
 from bigmodel_lib.nn_numpy.normalization import LayerNorm
 from bigmodel_lib.nn_numpy.transformer import TransformerEncoderLayer
@@ -67,15 +73,37 @@ class GPT(Module):
         self.dropout = Dropout(config.dropout, rng=rng)
         self.blocks = Sequential(*[
             TransformerEncoderLayer(d, config.n_head, config.d_ff, config.dropout, "gelu", norm_first=True,
+                                    layer_norm_eps=config.layer_norm_eps, gelu_approximate=config.gelu_approximate,
                                     bias=config.bias, dtype=dtype, rng=rng)
             for _ in range(config.n_layer)
         ])
-        self.norm_f = LayerNorm(d, bias=config.bias, dtype=dtype)
+        self.norm_f = LayerNorm(d, eps=config.layer_norm_eps, bias=config.bias, dtype=dtype)
         for name, param in self.named_parameters():
             std = gpt2_init_std(name, config.n_layer)
             if std is not None:  # biases were built 0 and LayerNorm gains 1: they stay so
                 param.data[...] = std * rng.standard_normal(param.data.shape)
         self._h: np.ndarray | None = None
+
+    @classmethod
+    def from_gpt2(
+        cls, state_dict: Any, *, n_head: int, layer_norm_eps: float = 1e-5, dropout: float = 0.0, dtype: Any = None,
+    ) -> GPT:
+        """The course's GPT holding the weights of a Hugging Face GPT-2 ``state_dict`` (arrays or tensors).
+
+        Keys with or without the ``transformer.`` prefix (``GPT2LMHeadModel.state_dict()`` / the hub's
+        ``model.safetensors``); ``lm_head.weight``, if present, must be the tied ``wte.weight``; the mask
+        buffers of older checkpoints are skipped. Sizes come from the shapes, ``n_head`` from you (it is in no
+        shape). The four ``Conv1D`` weights (``c_attn``, ``c_proj``, ``c_fc``, ``mlp.c_proj``, stored ``(in, out)``)
+        are transposed; the table is :func:`~bigmodel_lib.contracts.gpt.gpt2_key_map`, shared with ``nn_torch``.
+        ``dtype``: that of ``wte.weight`` unless given.
+        """
+        config = gpt2_config_from_state(state_dict, n_head=n_head, layer_norm_eps=layer_norm_eps, dropout=dropout,
+                                        where="GPT.from_gpt2")
+        state = gpt2_state_to_ours(state_dict, config, where="GPT.from_gpt2")
+        dtype = dtype if dtype is not None else numpy_dtype_of(state["tok_emb.weight"])
+        model = cls(config, dtype=dtype, rng=np.random.default_rng(0))  # random start, overwritten just below
+        model.load_state_dict(state)
+        return model
 
     def forward(self, idx: np.ndarray) -> np.ndarray:
         check_array("GPT", "idx", idx)

@@ -55,6 +55,8 @@ class PositionwiseFeedForward(Module):
 
     With ``act = ReLU`` this is the paper's ``max(0, x W_1 + b_1) W_2 + b_2``, ``W_1: d_model -> d_ff``,
     ``W_2: d_ff -> d_model`` (``d_ff = 4 d_model`` is customary).
+    ``activation="gelu"`` is the exact GELU, or its tanh approximation with ``gelu_approximate="tanh"``
+    (GPT-2's; the two differ by less than 1e-3 for any input).
 
     Parameters (``state_dict`` keys, identical in ``nn_torch.PositionwiseFeedForward``):
     ``linear1.weight (d_ff, d_model)``, ``linear1.bias (d_ff,)``, ``linear2.weight (d_model, d_ff)``,
@@ -68,6 +70,7 @@ class PositionwiseFeedForward(Module):
         dropout: float = 0.0,
         activation: str = "relu",
         *,
+        gelu_approximate: str = "none",
         bias: bool = True,
         dtype: Any = np.float32,
         rng: np.random.Generator | None = None,
@@ -76,10 +79,11 @@ class PositionwiseFeedForward(Module):
         check_positive_int(where, "d_model", d_model)
         check_positive_int(where, "d_ff", d_ff)
         check_probability(where, "dropout", dropout)
-        check_activation(where, activation)
+        check_activation(where, activation, gelu_approximate)
         self.d_model, self.d_ff, self.activation_name = d_model, d_ff, activation
+        self.gelu_approximate = gelu_approximate
         self.linear1 = Linear(d_model, d_ff, bias=bias, dtype=dtype, rng=rng)
-        self.activation = ReLU() if activation == "relu" else GELU()
+        self.activation = ReLU() if activation == "relu" else GELU(approximate=gelu_approximate)
         self.dropout = Dropout(dropout, rng=rng)
         self.linear2 = Linear(d_ff, d_model, bias=bias, dtype=dtype, rng=rng)
 
@@ -94,7 +98,8 @@ class PositionwiseFeedForward(Module):
         return self.linear1.backward(self.activation.backward(g))  # (..., d_ff) -> (..., d_model)
 
     def extra_repr(self) -> str:
-        return f"d_model={self.d_model}, d_ff={self.d_ff}, activation={self.activation_name!r}"
+        tanh = ", gelu_approximate='tanh'" if self.gelu_approximate == "tanh" else ""
+        return f"d_model={self.d_model}, d_ff={self.d_ff}, activation={self.activation_name!r}{tanh}"
 
 
 class TransformerEncoderLayer(Module):
@@ -137,14 +142,16 @@ class TransformerEncoderLayer(Module):
         norm_first: bool = False,
         *,
         layer_norm_eps: float = 1e-5,
+        gelu_approximate: str = "none",
         bias: bool = True,
         dtype: Any = np.float32,
         rng: np.random.Generator | None = None,
     ) -> None:
-        check_layer_config("TransformerEncoderLayer", d_model, num_heads, d_ff, dropout, activation)
+        check_layer_config("TransformerEncoderLayer", d_model, num_heads, d_ff, dropout, activation, gelu_approximate)
         self.d_model, self.num_heads, self.d_ff, self.norm_first = d_model, num_heads, d_ff, bool(norm_first)
         self.self_attn = MultiHeadAttention(d_model, num_heads, bias=bias, dropout=dropout, dtype=dtype, rng=rng)
-        self.ffn = PositionwiseFeedForward(d_model, d_ff, dropout, activation, bias=bias, dtype=dtype, rng=rng)
+        self.ffn = PositionwiseFeedForward(d_model, d_ff, dropout, activation, gelu_approximate=gelu_approximate,
+                                          bias=bias, dtype=dtype, rng=rng)
         self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
         self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
         self.dropout1 = Dropout(dropout, rng=rng)
@@ -252,15 +259,17 @@ class TransformerDecoderLayer(Module):
         norm_first: bool = False,
         *,
         layer_norm_eps: float = 1e-5,
+        gelu_approximate: str = "none",
         bias: bool = True,
         dtype: Any = np.float32,
         rng: np.random.Generator | None = None,
     ) -> None:
-        check_layer_config("TransformerDecoderLayer", d_model, num_heads, d_ff, dropout, activation)
+        check_layer_config("TransformerDecoderLayer", d_model, num_heads, d_ff, dropout, activation, gelu_approximate)
         self.d_model, self.num_heads, self.d_ff, self.norm_first = d_model, num_heads, d_ff, bool(norm_first)
         self.self_attn = MultiHeadAttention(d_model, num_heads, bias=bias, dropout=dropout, dtype=dtype, rng=rng)
         self.cross_attn = MultiHeadAttention(d_model, num_heads, bias=bias, dropout=dropout, dtype=dtype, rng=rng)
-        self.ffn = PositionwiseFeedForward(d_model, d_ff, dropout, activation, bias=bias, dtype=dtype, rng=rng)
+        self.ffn = PositionwiseFeedForward(d_model, d_ff, dropout, activation, gelu_approximate=gelu_approximate,
+                                          bias=bias, dtype=dtype, rng=rng)
         self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
         self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
         self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)

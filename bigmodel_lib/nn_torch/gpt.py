@@ -18,13 +18,22 @@ are in :mod:`bigmodel_lib.lm_training`.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from bigmodel_lib._checks import check_tensor
-from bigmodel_lib.contracts.gpt import GPTConfig, check_gpt_config, check_gpt_ids, gpt2_init_std
+from bigmodel_lib.contracts.gpt import (
+    GPTConfig,
+    check_gpt_config,
+    check_gpt_ids,
+    gpt2_config_from_state,
+    gpt2_init_std,
+    gpt2_state_to_ours,
+)
 from bigmodel_lib.decoding import top_k_filter, top_p_filter
 from bigmodel_lib.nn_torch.dropout import Dropout
 from bigmodel_lib.nn_torch.embedding import Embedding
@@ -97,9 +106,10 @@ class GPTBlock(Module):
         factory = {"device": device, "dtype": dtype}
         d = config.d_model
         self.self_attn = CausalSelfAttention(d, config.n_head, bias=config.bias, dropout=config.dropout, **factory)
-        self.ffn = PositionwiseFeedForward(d, config.d_ff, config.dropout, "gelu", bias=config.bias, **factory)
-        self.norm1 = LayerNorm(d, bias=config.bias, **factory)
-        self.norm2 = LayerNorm(d, bias=config.bias, **factory)
+        self.ffn = PositionwiseFeedForward(d, config.d_ff, config.dropout, "gelu",
+                                           gelu_approximate=config.gelu_approximate, bias=config.bias, **factory)
+        self.norm1 = LayerNorm(d, eps=config.layer_norm_eps, bias=config.bias, **factory)
+        self.norm2 = LayerNorm(d, eps=config.layer_norm_eps, bias=config.bias, **factory)
         self.dropout1 = Dropout(config.dropout)
         self.dropout2 = Dropout(config.dropout)
 
@@ -126,8 +136,27 @@ class GPT(Module):
         self.pos_emb = Embedding(config.block_size, config.d_model, **factory)
         self.dropout = Dropout(config.dropout)
         self.blocks = nn.ModuleList([GPTBlock(config, **factory) for _ in range(config.n_layer)])
-        self.norm_f = LayerNorm(config.d_model, bias=config.bias, **factory)
+        self.norm_f = LayerNorm(config.d_model, eps=config.layer_norm_eps, bias=config.bias, **factory)
         self.reset_parameters()
+
+    @classmethod
+    def from_gpt2(
+        cls, state_dict: Mapping[str, Any], *, n_head: int, layer_norm_eps: float = 1e-5, dropout: float = 0.0,
+        device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+    ) -> GPT:
+        """The course's GPT holding the weights of a Hugging Face GPT-2 ``state_dict`` (tensors or arrays).
+
+        As ``nn_numpy.GPT.from_gpt2`` (one key table for both: ``contracts.gpt.gpt2_key_map``): with or
+        without the ``transformer.`` prefix, ``Conv1D`` weights transposed, sizes from the shapes, ``n_head``
+        given. ``dtype``: that of ``wte.weight`` unless given.
+        """
+        config = gpt2_config_from_state(state_dict, n_head=n_head, layer_norm_eps=layer_norm_eps, dropout=dropout,
+                                        where="GPT.from_gpt2")
+        mapped = gpt2_state_to_ours(state_dict, config, where="GPT.from_gpt2")
+        state = {k: torch.as_tensor(v) for k, v in mapped.items()}  # NumPy arrays too (e.g. safetensors.numpy)
+        model = cls(config, device=device, dtype=dtype if dtype is not None else state["tok_emb.weight"].dtype)
+        model.load_state_dict(state)
+        return model
 
     @torch.no_grad()
     def reset_parameters(self) -> None:

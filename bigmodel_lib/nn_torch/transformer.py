@@ -28,7 +28,8 @@ from bigmodel_lib.nn_torch.normalization import LayerNorm
 
 
 class PositionwiseFeedForward(Module):
-    """``FFN(x) = Linear_2(Dropout(act(Linear_1(x))))``, ``act`` ReLU or GELU.
+    """``FFN(x) = Linear_2(Dropout(act(Linear_1(x))))``, ``act`` ReLU or GELU (exact, or
+    ``gelu_approximate="tanh"`` as in GPT-2).
 
     Keys as ``nn_numpy.PositionwiseFeedForward``: ``linear1.weight (d_ff, d_model)``, ``linear1.bias (d_ff,)``,
     ``linear2.weight (d_model, d_ff)``, ``linear2.bias (d_model,)``.
@@ -41,6 +42,7 @@ class PositionwiseFeedForward(Module):
         dropout: float = 0.0,
         activation: str = "relu",
         *,
+        gelu_approximate: str = "none",
         bias: bool = True,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
@@ -50,10 +52,11 @@ class PositionwiseFeedForward(Module):
         check_positive_int(where, "d_model", d_model)
         check_positive_int(where, "d_ff", d_ff)
         check_probability(where, "dropout", dropout)
-        check_activation(where, activation)
+        check_activation(where, activation, gelu_approximate)
         self.d_model, self.d_ff, self.activation_name = d_model, d_ff, activation
+        self.gelu_approximate = gelu_approximate
         self.linear1 = Linear(d_model, d_ff, bias=bias, device=device, dtype=dtype)
-        self.activation = ReLU() if activation == "relu" else GELU()
+        self.activation = ReLU() if activation == "relu" else GELU(approximate=gelu_approximate)
         self.dropout = Dropout(dropout)
         self.linear2 = Linear(d_ff, d_model, bias=bias, device=device, dtype=dtype)
 
@@ -62,7 +65,8 @@ class PositionwiseFeedForward(Module):
         return self.linear2(self.dropout(self.activation(self.linear1(x))))  # (..., d) -> (..., d_ff) -> (..., d)
 
     def extra_repr(self) -> str:
-        return f"d_model={self.d_model}, d_ff={self.d_ff}, activation={self.activation_name!r}"
+        tanh = ", gelu_approximate='tanh'" if self.gelu_approximate == "tanh" else ""
+        return f"d_model={self.d_model}, d_ff={self.d_ff}, activation={self.activation_name!r}{tanh}"
 
 
 class TransformerEncoderLayer(Module):
@@ -90,16 +94,18 @@ class TransformerEncoderLayer(Module):
         norm_first: bool = False,
         *,
         layer_norm_eps: float = 1e-5,
+        gelu_approximate: str = "none",
         bias: bool = True,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        check_layer_config("TransformerEncoderLayer", d_model, num_heads, d_ff, dropout, activation)
+        check_layer_config("TransformerEncoderLayer", d_model, num_heads, d_ff, dropout, activation, gelu_approximate)
         self.d_model, self.num_heads, self.d_ff, self.norm_first = d_model, num_heads, d_ff, bool(norm_first)
         factory = {"device": device, "dtype": dtype}
         self.self_attn = MultiHeadAttention(d_model, num_heads, bias=bias, dropout=dropout, **factory)
-        self.ffn = PositionwiseFeedForward(d_model, d_ff, dropout, activation, bias=bias, **factory)
+        self.ffn = PositionwiseFeedForward(d_model, d_ff, dropout, activation, gelu_approximate=gelu_approximate,
+                                          bias=bias, **factory)
         self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **factory)
         self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **factory)
         self.dropout1 = Dropout(dropout)
@@ -173,17 +179,19 @@ class TransformerDecoderLayer(Module):
         norm_first: bool = False,
         *,
         layer_norm_eps: float = 1e-5,
+        gelu_approximate: str = "none",
         bias: bool = True,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        check_layer_config("TransformerDecoderLayer", d_model, num_heads, d_ff, dropout, activation)
+        check_layer_config("TransformerDecoderLayer", d_model, num_heads, d_ff, dropout, activation, gelu_approximate)
         self.d_model, self.num_heads, self.d_ff, self.norm_first = d_model, num_heads, d_ff, bool(norm_first)
         factory = {"device": device, "dtype": dtype}
         self.self_attn = MultiHeadAttention(d_model, num_heads, bias=bias, dropout=dropout, **factory)
         self.cross_attn = MultiHeadAttention(d_model, num_heads, bias=bias, dropout=dropout, **factory)
-        self.ffn = PositionwiseFeedForward(d_model, d_ff, dropout, activation, bias=bias, **factory)
+        self.ffn = PositionwiseFeedForward(d_model, d_ff, dropout, activation, gelu_approximate=gelu_approximate,
+                                          bias=bias, **factory)
         self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **factory)
         self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **factory)
         self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **factory)
