@@ -15,10 +15,8 @@ its value lies outside that tolerance of the right answer.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any
 
-from bigmodel_lib.exercises.core import Exercise, Verdict, close_to_or_known_mistake
+from bigmodel_lib.exercises.core import Exercise, close_to_or_known_mistake, on_success
 from bigmodel_lib.nn_numpy.gpt import GPTConfig
 
 __all__ = [
@@ -55,16 +53,6 @@ def _gpt_parameters(tied: bool = True, positions: bool = True, bias: bool = True
     return total + (0 if tied else c.vocab_size * d)
 
 
-def _on_success(checker: Callable[[Any], Verdict], message: Callable[[], str]) -> Callable[[Any], Verdict]:
-    """``checker`` with its success feedback replaced by ``message()``: what exactly was checked."""
-
-    def wrapped(answer: Any) -> Verdict:
-        ok, feedback = checker(answer)
-        return (True, message()) if ok else (False, feedback)
-
-    return wrapped
-
-
 # -- 1. parameters ------------------------------------------------------------------------------------------------
 
 gpt_parameter_count = Exercise(
@@ -75,7 +63,7 @@ gpt_parameter_count = Exercise(
         "learned position embeddings, a final LayerNorm. An exact int: count it on paper first, then check with "
         "the model."
     ),
-    checker=_on_success(close_to_or_known_mistake(
+    checker=on_success(close_to_or_known_mistake(
         _gpt_parameters,
         {
             "the output layer is tied to the token embedding: its V x d matrix is the same tensor, count it once":
@@ -122,7 +110,7 @@ cache_memory = Exercise(
         "block_size = 256, stored in bfloat16 (2 bytes per number): how many BYTES do its key and value\n"
         "buffers take? An exact int."
     ),
-    checker=_on_success(close_to_or_known_mistake(
+    checker=on_success(close_to_or_known_mistake(
         _cache_bytes,
         {
             "keys AND values are cached: two tensors per layer": lambda: _cache_bytes(kv=1),
@@ -165,7 +153,7 @@ positions_processed = Exercise(
         "how many token positions go through the model in total (a) without a cache, re-running the whole\n"
         "context for each new token, and (b) with the KV cache? Answer as a pair of exact ints (uncached, cached)."
     ),
-    checker=_on_success(close_to_or_known_mistake(
+    checker=on_success(close_to_or_known_mistake(
         _positions,
         {
             "off by one: the last new token is sampled, never fed back, so the final context is "
@@ -206,7 +194,7 @@ training_flops_per_token = Exercise(
         "(everything except the position table, which is only looked up). To within 0.1 % "
         "(4 significant figures are enough)."
     ),
-    checker=_on_success(close_to_or_known_mistake(
+    checker=on_success(close_to_or_known_mistake(
         _flops,
         {
             "2 N is the forward pass only; the backward costs about twice the forward, so training is 6 N":
@@ -239,7 +227,7 @@ perplexity = Exercise(
         "What is its perplexity -- the number of equally likely characters it is 'choosing among' on average?\n"
         "To 3 significant figures."
     ),
-    checker=_on_success(close_to_or_known_mistake(
+    checker=on_success(close_to_or_known_mistake(
         lambda: math.exp(PERPLEXITY_LOSS),
         {
             "F.cross_entropy uses the natural logarithm: perplexity = e^loss, not 2^loss":

@@ -13,10 +13,7 @@ the precision wanted, and a slip is named only when its value lies outside that 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from bigmodel_lib.exercises.core import Exercise, Verdict, close_to_or_known_mistake
+from bigmodel_lib.exercises.core import Exercise, close_to_or_known_mistake, on_success
 
 __all__ = [
     "GPT2_MEDIUM",
@@ -43,16 +40,6 @@ def _parameters(tied: bool = True, positions: bool = True, buffers: bool = False
     return total + (n * t * t if buffers else 0)  # attn.bias (1, 1, n_ctx, n_ctx) per block
 
 
-def _on_success(checker: Callable[[Any], Verdict], message: Callable[[], str]) -> Callable[[Any], Verdict]:
-    """``checker`` with its success feedback replaced by ``message()``: what exactly was checked."""
-
-    def wrapped(answer: Any) -> Verdict:
-        ok, feedback = checker(answer)
-        return (True, message()) if ok else (False, feedback)
-
-    return wrapped
-
-
 # -- 1. parameters of GPT-2 XL ------------------------------------------------------------------------------------
 
 gpt2_xl_parameters = Exercise(
@@ -63,7 +50,7 @@ gpt2_xl_parameters = Exercise(
         "parameters does nn_torch.GPT.from_gpt2 build from it? An exact int. (Its checkpoint files also hold\n"
         "lm_head.weight and, in older ones, a buffer h.{l}.attn.bias per block: decide what counts.)"
     ),
-    checker=_on_success(close_to_or_known_mistake(
+    checker=on_success(close_to_or_known_mistake(
         _parameters,
         {
             "lm_head.weight is the same matrix as wte.weight (tied): count it once":
@@ -109,7 +96,7 @@ attention_weight_shapes = Exercise(
         "'blocks.0.self_attn.in_proj.weight' that holds it, as a pair of exact int pairs:\n"
         "((rows, cols) in GPT-2, (rows, cols) in ours)."
     ),
-    checker=_on_success(close_to_or_known_mistake(
+    checker=on_success(close_to_or_known_mistake(
         _shapes,
         {
             "GPT-2's c_attn is a Conv1D stored (in, out); our in_proj is a Linear stored (out, in): one is the "
@@ -148,7 +135,7 @@ checkpoint_megabytes = Exercise(
         "(1, 1, 1024, 1024), also as float32. How many megabytes (1 MB = 10^6 bytes) of numbers is that?\n"
         "To 3 significant figures."
     ),
-    checker=_on_success(close_to_or_known_mistake(
+    checker=on_success(close_to_or_known_mistake(
         _megabytes,
         {
             "the 12 mask buffers (1024 x 1024 numbers each) are stored too": lambda: _megabytes(buffers=False),

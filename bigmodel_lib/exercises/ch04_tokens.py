@@ -15,10 +15,9 @@ tolerance of the right answer.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
-from bigmodel_lib.exercises.core import Exercise, Verdict, close_to_or_known_mistake
+from bigmodel_lib.exercises.core import Exercise, Verdict, close_to_or_known_mistake, on_success
 from bigmodel_lib.tokenizer import merge_pair, split_into_chunks
 
 __all__ = [
@@ -37,16 +36,6 @@ __all__ = [
 ]
 
 
-def _on_success(checker: Callable[[Any], Verdict], message: Callable[[], str]) -> Callable[[Any], Verdict]:
-    """``checker`` with its success feedback replaced by ``message()``: what exactly was checked."""
-
-    def wrapped(answer: Any) -> Verdict:
-        ok, feedback = checker(answer)
-        return (True, message()) if ok else (False, feedback)
-
-    return wrapped
-
-
 # -- 1. UTF-8 bytes -----------------------------------------------------------------------------------------------
 
 UTF8_STRING = "大模型 GPT-2 😀"
@@ -63,7 +52,7 @@ utf8_bytes = Exercise(
         "starts from? Work it out from the rules of UTF-8 (1 byte for ASCII, more for other characters), then\n"
         "check with Python. An exact int."
     ),
-    checker=_on_success(close_to_or_known_mistake(
+    checker=on_success(close_to_or_known_mistake(
         _utf8_bytes,
         {
             "that is the number of characters (len of the str), not of UTF-8 bytes": lambda: len(UTF8_STRING),
@@ -171,7 +160,7 @@ bits_per_byte = Exercise(
         f"BPB_TOKENS = {BPB_TOKENS:,} tokens and BPB_BYTES = {BPB_BYTES:,} UTF-8 bytes. What is it in bits per byte,\n"
         "the measure that does not depend on the tokenizer? To 3 significant figures."
     ),
-    checker=_on_success(close_to_or_known_mistake(
+    checker=on_success(close_to_or_known_mistake(
         _bpb,
         {
             "still in nats: divide by ln 2 to get bits": lambda: _bpb(log_base=1.0),
@@ -208,7 +197,7 @@ chinese_context = Exercise(
         "character costs one token per UTF-8 byte. How many Chinese characters of the document fit?\n"
         "An exact int (whole characters)."
     ),
-    checker=_on_success(close_to_or_known_mistake(
+    checker=on_success(close_to_or_known_mistake(
         _characters,
         {
             "one token per character would be true only if merges had joined each character's bytes; here they "

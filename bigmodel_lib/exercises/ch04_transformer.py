@@ -17,13 +17,12 @@ A slip is named only when its value differs from the right answer (beyond the to
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from bigmodel_lib.exercises.ch04_cnn import _as_int, _as_int_tuple, exact_or_known_mistake
-from bigmodel_lib.exercises.core import Exercise, Verdict, close_to_or_known_mistake
+from bigmodel_lib.exercises.core import Exercise, Verdict, close_to_or_known_mistake, on_success
 from bigmodel_lib.nn_numpy.positional import sinusoidal_positional_encoding
 from bigmodel_lib.nn_numpy.transformer import TransformerDecoderLayer, TransformerEncoderLayer
 
@@ -48,16 +47,6 @@ __all__ = [
     "greedy_decoder_passes",
     "input_vector",
 ]
-
-
-def _on_success(checker: Callable[[Any], Verdict], message: Callable[[], str]) -> Callable[[Any], Verdict]:
-    """``checker`` with its success feedback replaced by ``message()``: what exactly was checked."""
-
-    def wrapped(answer: Any) -> Verdict:
-        ok, feedback = checker(answer)
-        return (True, message()) if ok else (False, feedback)
-
-    return wrapped
 
 
 # -- 1. parameters of one encoder layer ------------------------------------------------------------------------
@@ -86,7 +75,7 @@ encoder_layer_parameters = Exercise(
         "(biases on, like torch.nn.TransformerEncoderLayer)?\n"
         "An exact int -- count by hand from the formulas of 4.4.1, then confirm with .num_parameters()."
     ),
-    checker=_on_success(exact_or_known_mistake(
+    checker=on_success(exact_or_known_mistake(
         _encoder_layer_parameters,
         {
             "the count does not depend on the number of heads: each head projects to d_model/num_heads "
@@ -198,7 +187,7 @@ cross_attention_shape = Exercise(
         "tgt_in = <bos> + target.\nWhat is the shape of the cross-attention weights of one decoder layer, as "
         "capture_attention records them? A tuple of four ints."
     ),
-    checker=_on_success(exact_or_known_mistake(
+    checker=on_success(exact_or_known_mistake(
         lambda: (CROSS_BATCH, CROSS_HEADS, _T, CROSS_SOURCE_PADDED),
         {
             "rows are the queries (decoder positions), columns the keys (source positions): (B, heads, T, S)":
@@ -260,7 +249,7 @@ input_vector = Exercise(
         "3 decimal places\n(within 0.001) -- compute it with np.sin / np.cos, then compare with "
         "model.src_pos(model.src_embed(ids)) of a nn_numpy.Transformer."
     ),
-    checker=_on_success(close_to_or_known_mistake(
+    checker=on_success(close_to_or_known_mistake(
         lambda: _SCALE * INPUT_EMBEDDING_ROW + _pe(INPUT_POSITION),
         {
             "multiplied by the positional encoding, as in source article 3's code: the encoding is ADDED, "
@@ -319,7 +308,7 @@ greedy_decoder_passes = Exercise(
         "those calls process in all, per date? (The library keeps no key/value cache: each call reads the\n"
         "whole prefix so far.) Answer with a tuple of two exact ints (calls, positions)."
     ),
-    checker=_on_success(exact_or_known_mistake(
+    checker=on_success(exact_or_known_mistake(
         lambda: _passes(_GENERATED),
         {
             "the <eos> is generated too, by its own decoder call: 10 characters + <eos> = 11 calls":

@@ -121,6 +121,16 @@ def close_to_or_known_mistake(
     return checker
 
 
+def on_success(checker: Callable[[Any], Verdict], message: Callable[[], str]) -> Callable[[Any], Verdict]:
+    """``checker`` with its success feedback replaced by ``message()``: says exactly what was checked."""
+
+    def wrapped(answer: Any) -> Verdict:
+        ok, feedback = checker(answer)
+        return (True, message()) if ok else (False, feedback)
+
+    return wrapped
+
+
 def equal_to(expected: Any, what: str = "answer") -> Callable[[Any], Verdict]:
     """A checker for exact answers (ints, strings, tuples)."""
 
