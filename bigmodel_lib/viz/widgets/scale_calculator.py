@@ -58,9 +58,7 @@ ASSUMED_USD_PER_GPU_HOUR = 2.0
 def mixed_precision_peak(gpu: str) -> tuple[float, str]:
     """``(dense peak FLOP/s, dtype)`` for mixed-precision training on ``gpu`` (a name in the hardware table):
     bfloat16 where the GPU has it, float16 otherwise (V100, T4)."""
-    spec = next((s for s in GPU_SPECS if s.name == gpu), None)
-    if spec is None:
-        raise ValueError(f"mixed_precision_peak: 'gpu' must be one of {[s.name for s in GPU_SPECS]}, got {gpu!r}")
+    spec = gpu_spec(gpu)
     return (spec.bf16, "bf16") if spec.bf16 is not None else (spec.fp16, "fp16")
 
 
