@@ -8,26 +8,37 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from bigmodel_lib._checks import check_positive_int, check_probability
+from bigmodel_lib.contracts.multihead import resolve_kv_heads
+from bigmodel_lib.contracts.positional import ROPE_BASE, check_rotary_config
 from bigmodel_lib.contracts.transformer import GELU_APPROXIMATIONS
 from bigmodel_lib.contracts.transformer_model import check_token_ids
 
 
 @dataclass(frozen=True)
 class GPTConfig:
-    """Sizes of a GPT. ``d_ff = 4 d_model`` as in GPT-2; parameters (tied, with biases) are about
-    ``V d + T_max d + n_layer (12 d^2 + 13 d) + 2 d``.
+    """Sizes of a GPT. ``d_ff = 4 d_model`` as in GPT-2; parameters (tied, with biases, learned positions, as many
+    key/value heads as query heads) are ``V d + T_max d + n_layer (12 d^2 + 13 d) + 2 d``; in general
+    ``bigmodel_lib.scale.ModelShape.from_gpt_config(config).num_parameters()``.
 
     vocab_size: number of token ids; block_size: the longest context (learned positions);
     n_layer, n_head, d_model: depth, heads per layer (``d_model % n_head == 0``), width;
     dropout: on embeddings, attention weights and residual branches (training only); bias: in Linear
     and LayerNorm layers; gelu_approximate: the feed-forward GELU, ``"none"`` (exact, with the erf) or
     ``"tanh"`` (the approximation GPT-2 was trained with); layer_norm_eps: the ``eps`` of every LayerNorm.
+    n_kv_head: key/value heads per layer (``None`` = ``n_head``: classic multi-head attention; a divisor of
+    ``n_head``: grouped-query attention, ``1``: multi-query attention); the K and V projections and the KV
+    cache shrink by ``n_head / n_kv_head``.
+    position: ``"learned"`` (a trainable table ``pos_emb (block_size, d)`` added to the token embeddings, as
+    GPT-2) or ``"rope"`` (rotary position embedding, Su et al. 2021: queries and keys of every head rotated by
+    angles proportional to their position; no parameters, no ``pos_emb``, and no hard limit at ``block_size``
+    for an uncached forward pass); rope_base: RoPE's ``base`` (angles ``m base^(-2i/d_head)``).
     """
 
     vocab_size: int = 256
@@ -39,18 +50,34 @@ class GPTConfig:
     bias: bool = True
     gelu_approximate: str = "none"
     layer_norm_eps: float = 1e-5
+    n_kv_head: int | None = None
+    position: str = "learned"
+    rope_base: float = ROPE_BASE
 
     @property
     def d_ff(self) -> int:
         return 4 * self.d_model
 
+    @property
+    def d_head(self) -> int:
+        return self.d_model // self.n_head
+
+    @property
+    def kv_heads(self) -> int:
+        """``n_kv_head`` resolved: ``n_head`` when it is ``None``."""
+        return self.n_head if self.n_kv_head is None else self.n_kv_head
+
     def to_dict(self) -> dict[str, Any]:
         """Plain ``int``/``float``/``bool`` values: safe to store in a ``weights_only`` checkpoint."""
         return asdict(self)
 
+POSITIONS = ("learned", "rope")
+
+
 def check_gpt_config(where: str, config: Any) -> None:
     """Every size a positive int, ``d_model`` divisible by ``n_head``, ``dropout`` in [0, 1), a known
-    GELU and a LayerNorm ``eps`` in (0, 1)."""
+    GELU, a LayerNorm ``eps`` in (0, 1), ``n_kv_head`` dividing ``n_head`` and a known ``position``
+    (with ``"rope"``: an even ``d_head`` and ``rope_base > 1``)."""
     if not isinstance(config, GPTConfig):
         raise TypeError(f"{where}: 'config' must be a GPTConfig, got {type(config).__name__}")
     for name in ("vocab_size", "block_size", "n_layer", "n_head", "d_model"):
@@ -69,6 +96,16 @@ def check_gpt_config(where: str, config: Any) -> None:
     eps = config.layer_norm_eps
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps < 1:
         raise ValueError(f"{where}: 'config.layer_norm_eps' must be a number in (0, 1), got {eps!r}")
+    resolve_kv_heads(where, "config.n_kv_head", config.n_head, config.n_kv_head)
+    if config.position not in POSITIONS:
+        raise ValueError(f"{where}: 'config.position' must be one of {list(POSITIONS)}, got {config.position!r}")
+    if config.position == "rope":
+        try:
+            check_rotary_config(where, config.d_head, config.rope_base)
+        except ValueError as err:  # name the config's fields, not the layer's arguments
+            raise ValueError(f"{where}: position='rope' needs an even d_head = d_model / n_head and "
+                             f"'config.rope_base' > 1, got d_head={config.d_head}, rope_base={config.rope_base!r}"
+                             ) from err
 
 def gpt2_init_std(name: str, n_layer: int) -> float | None:
     """GPT-2's initialization of the parameter called ``name``: the standard deviation of its normal
@@ -84,19 +121,27 @@ def gpt2_init_std(name: str, n_layer: int) -> float | None:
         return 0.02 / math.sqrt(2 * n_layer)
     return 0.02
 
-def check_gpt_ids(where: str, idx: Any, config: GPTConfig, *, start: int = 0, check_range: bool = True) -> None:
+def check_gpt_ids(
+    where: str, idx: Any, config: GPTConfig, *, start: int = 0, check_range: bool = True, cached: bool = False,
+) -> None:
     """``idx`` integer ``(B, T)`` with ``1 <= start + T <= block_size`` and ids in ``[0, vocab_size)``.
 
+    With ``position="rope"`` and no KV cache (``cached=False``) any ``T >= 1`` is allowed: RoPE computes its
+    angles for any position, so the model can be *evaluated* beyond the length it was trained on (whether it
+    predicts well there is an experiment, see notebook 05.4). A cache holds ``block_size`` positions.
     Works on NumPy arrays and torch tensors; ``check_range=False`` skips the value check (on a GPU it
     would force a device synchronization).
     """
-    if getattr(idx, "ndim", 0) == 2 and start + idx.shape[1] > config.block_size:
+    bounded = config.position == "learned" or cached
+    if bounded and getattr(idx, "ndim", 0) == 2 and start + idx.shape[1] > config.block_size:
         where_from = f" after {start} cached tokens" if start else ""
+        why = "" if config.position == "learned" else " (the KV cache's capacity)"
         raise ValueError(
-            f"{where}: 'idx' has T={idx.shape[1]} tokens{where_from}, more than block_size={config.block_size}; "
-            f"crop the context to its last {config.block_size - start} tokens"
+            f"{where}: 'idx' has T={idx.shape[1]} tokens{where_from}, more than block_size={config.block_size}"
+            f"{why}; crop the context to its last {config.block_size - start} tokens"
         )
-    check_token_ids(where, "idx", idx, config.vocab_size, config.block_size, check_range=check_range)
+    max_len = config.block_size if bounded else sys.maxsize
+    check_token_ids(where, "idx", idx, config.vocab_size, max_len, check_range=check_range)
 
 
 # -- GPT-2's weights (Hugging Face layout) in the course's GPT ----------------------------------------------------
@@ -128,6 +173,9 @@ class GPT2Key:
 
 def gpt2_key_map(config: GPTConfig) -> list[GPT2Key]:
     """Every parameter of a GPT-2 with ``config``'s sizes, in GPT-2's order: embeddings, blocks, final norm."""
+    if config.position != "learned" or config.kv_heads != config.n_head:
+        raise ValueError(f"gpt2_key_map: GPT-2 has learned positions and as many key/value heads as query heads, "
+                         f"got position={config.position!r}, n_kv_head={config.n_kv_head}")
     v, t, d, f = config.vocab_size, config.block_size, config.d_model, config.d_ff
     keys = [GPT2Key("wte.weight", "tok_emb.weight", (v, d), False),
             GPT2Key("wpe.weight", "pos_emb.weight", (t, d), False)]

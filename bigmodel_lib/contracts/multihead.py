@@ -17,8 +17,14 @@ from bigmodel_lib._checks import (
 from bigmodel_lib.contracts.attention import check_mask
 
 
-def check_mha_config(where: str, d_model: int, num_heads: int) -> None:
-    """``d_model`` and ``num_heads`` positive, and every head gets ``d_model / num_heads`` features."""
+def check_mha_config(where: str, d_model: int, num_heads: int, num_kv_heads: int | None = None) -> int:
+    """``d_model`` and ``num_heads`` positive, every head gets ``d_model / num_heads`` features, and
+    ``num_kv_heads`` (``None`` = ``num_heads``) divides ``num_heads``. Returns the resolved ``num_kv_heads``.
+
+    ``num_kv_heads < num_heads`` is grouped-query attention (Ainslie et al. 2023): each group of
+    ``num_heads / num_kv_heads`` query heads shares one key head and one value head; ``1`` is multi-query
+    attention (Shazeer 2019).
+    """
     check_positive_int(where, "d_model", d_model)
     check_positive_int(where, "num_heads", num_heads)
     if d_model % num_heads:
@@ -26,6 +32,29 @@ def check_mha_config(where: str, d_model: int, num_heads: int) -> None:
             f"{where}: 'd_model' expected a multiple of num_heads={num_heads} (each head gets d_model / "
             f"num_heads features), got d_model={d_model}"
         )
+    return resolve_kv_heads(where, "num_kv_heads", num_heads, num_kv_heads)
+
+
+def resolve_kv_heads(where: str, name: str, num_heads: int, num_kv_heads: int | None) -> int:
+    """``num_kv_heads`` itself, ``num_heads`` for ``None``; a positive int dividing ``num_heads`` else ValueError."""
+    if num_kv_heads is None:
+        return num_heads
+    check_positive_int(where, name, num_kv_heads)
+    if num_heads % num_kv_heads:
+        raise ValueError(
+            f"{where}: '{name}' must divide the number of query heads {num_heads} (each key/value head serves a "
+            f"group of query heads), got {name}={num_kv_heads}"
+        )
+    return num_kv_heads
+
+
+def qkv_rows(d_model: int, kv_width: int) -> tuple[slice, slice, slice]:
+    """Rows of ``in_proj.weight (d_model + 2 kv_width, d_model)`` holding ``W^Q``, ``W^K`` and ``W^V``.
+
+    With as many key/value heads as query heads ``kv_width = d_model`` and the matrix is the classic
+    ``(3 d_model, d_model)`` stack of torch's ``in_proj_weight``.
+    """
+    return slice(0, d_model), slice(d_model, d_model + kv_width), slice(d_model + kv_width, d_model + 2 * kv_width)
 
 def check_mha_inputs(where: str, d_model: int, num_heads: int, query: Any, key: Any, value: Any, mask: Any) -> None:
     """Shapes of ``query (B, Lq, d_model)``, ``key``/``value (B, Lk, d_model)`` and a bool mask.

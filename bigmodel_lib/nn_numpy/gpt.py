@@ -3,6 +3,7 @@
 Token ids in, next-token logits out::
 
     x_0    = E[idx] + P[:T]                         # token embedding + learned position embedding (B, T, d)
+                                                    # (position="rope": x_0 = E[idx], positions rotate q, k)
     x_l    = Block_l(x_{l-1})                       # l = 1..n_layer, each a pre-LN layer with CAUSAL self-attention
     h      = LayerNorm_f(x_L)                       # (B, T, d)
     logits = h E^T                                  # weight tying: the output layer IS the embedding (B, T, V)
@@ -17,6 +18,10 @@ Backward: tying makes the embedding matrix receive two gradients that are summed
 ``dL/dE = g_logits^T h`` (output use) ``+ scatter(dL/dx_0)`` (lookup use). The PyTorch twin
 (``nn_torch.gpt``) has the same ``state_dict`` keys and adds the optimized pieces: SDPA with
 ``is_causal``, a key/value cache for generation, AdamW parameter groups.
+
+``GPTConfig(n_kv_head=..., position="rope")`` swaps each block's attention for one with grouped-query attention
+and/or RoPE (:class:`~bigmodel_lib.nn_numpy.multihead.MultiHeadAttention`'s ``num_kv_heads``, ``rope_base``);
+with RoPE there is no ``pos_emb`` and ``forward`` accepts any length.
 
 ``GPT.from_gpt2(state_dict, n_head=12)`` (both packages) builds the model from Hugging Face GPT-2 weights:
 the same network, with the tanh GELU (``GPTConfig.gelu_approximate="tanh"``) and GPT-2's names, mapped by
@@ -43,6 +48,7 @@ from bigmodel_lib.nn_numpy.dropout import Dropout
 from bigmodel_lib.nn_numpy.embedding import Embedding
 from bigmodel_lib.nn_numpy.functional import numpy_dtype_of, require_cache
 from bigmodel_lib.nn_numpy.module import Module
+from bigmodel_lib.nn_numpy.multihead import MultiHeadAttention
 from bigmodel_lib.nn_numpy.normalization import LayerNorm
 from bigmodel_lib.nn_numpy.transformer import TransformerEncoderLayer
 from bigmodel_lib.utils import get_numpy_rng
@@ -56,7 +62,7 @@ class GPT(Module):
     ``forward(idx (B, T) ints) -> logits (B, T, vocab_size)``; ``backward(dL/dlogits)`` accumulates every
     parameter's gradient (and returns None: token ids have no gradient).
 
-    Keys (as ``nn_torch.GPT``): ``tok_emb.weight (V, d)``, ``pos_emb.weight (block_size, d)``,
+    Keys (as ``nn_torch.GPT``): ``tok_emb.weight (V, d)``, ``pos_emb.weight (block_size, d)`` (learned positions only),
     ``blocks.{l}.self_attn.in_proj.*``, ``blocks.{l}.self_attn.out_proj.*``, ``blocks.{l}.ffn.linear{1,2}.*``,
     ``blocks.{l}.norm{1,2}.*``, ``norm_f.*``. There is no ``lm_head`` key: the output layer is ``tok_emb``.
     Initialization as GPT-2: ``N(0, 0.02^2)`` weights, ``N(0, (0.02 / sqrt(2 n_layer))^2)`` for the two
@@ -69,7 +75,8 @@ class GPT(Module):
         rng = rng if rng is not None else get_numpy_rng()
         d = config.d_model
         self.tok_emb = Embedding(config.vocab_size, d, dtype=dtype, rng=rng)
-        self.pos_emb = Embedding(config.block_size, d, dtype=dtype, rng=rng)
+        if config.position == "learned":  # with RoPE the positions enter inside attention: no table
+            self.pos_emb = Embedding(config.block_size, d, dtype=dtype, rng=rng)
         self.dropout = Dropout(config.dropout, rng=rng)
         self.blocks = Sequential(*[
             TransformerEncoderLayer(d, config.n_head, config.d_ff, config.dropout, "gelu", norm_first=True,
@@ -77,6 +84,14 @@ class GPT(Module):
                                     bias=config.bias, dtype=dtype, rng=rng)
             for _ in range(config.n_layer)
         ])
+        if config.kv_heads != config.n_head or config.position == "rope":
+            # grouped-query attention or RoPE: the layer's attention swapped for one built with them (same keys;
+            # every weight is drawn again just below). The default config keeps the exact draws it always had.
+            rope_base = config.rope_base if config.position == "rope" else None
+            for block in self.blocks:
+                block.self_attn = MultiHeadAttention(d, config.n_head, num_kv_heads=config.n_kv_head,
+                                                     rope_base=rope_base, bias=config.bias, dropout=config.dropout,
+                                                     dtype=dtype, rng=rng)
         self.norm_f = LayerNorm(d, eps=config.layer_norm_eps, bias=config.bias, dtype=dtype)
         for name, param in self.named_parameters():
             std = gpt2_init_std(name, config.n_layer)
@@ -109,7 +124,9 @@ class GPT(Module):
         check_array("GPT", "idx", idx)
         check_gpt_ids("GPT", idx, self.config)
         t = idx.shape[1]
-        x = self.tok_emb(idx) + self.pos_emb(np.arange(t))  # (B, T, d) + (T, d) -> (B, T, d)
+        x = self.tok_emb(idx)  # (B, T, d)
+        if self.config.position == "learned":
+            x = x + self.pos_emb(np.arange(t))  # (B, T, d) + (T, d) -> (B, T, d)
         x = self.dropout(x)
         for block in self.blocks:
             x = block(x, causal=True)  # (B, T, d) -> (B, T, d)
@@ -129,10 +146,13 @@ class GPT(Module):
             g = block.backward(g)
         g = self.dropout.backward(g)
         self.tok_emb.backward(g)  # lookup use of the tied matrix, added to the output use
-        self.pos_emb.backward(g.sum(axis=0))  # every sequence uses positions 0..T-1: (B, T, d) -> (T, d)
+        if self.config.position == "learned":
+            self.pos_emb.backward(g.sum(axis=0))  # every sequence uses positions 0..T-1: (B, T, d) -> (T, d)
         return None
 
     def extra_repr(self) -> str:
         c = self.config
+        extra = "" if c.n_kv_head is None else f", n_kv_head={c.n_kv_head}"
+        extra += "" if c.position == "learned" else f", position={c.position!r}"
         return f"vocab_size={c.vocab_size}, block_size={c.block_size}, n_layer={c.n_layer}, " \
-               f"n_head={c.n_head}, d_model={c.d_model}"
+               f"n_head={c.n_head}{extra}, d_model={c.d_model}"

@@ -8,6 +8,15 @@ Sinusoidal encoding (Vaswani et al., 2017), with ``w_i = 1 / 10000^(2i / d_model
 Each pair ``(sin, cos)`` turns by the angle ``k w_i`` when ``pos`` moves by ``k``, so
 ``PE[pos + k]`` is a fixed linear map (a rotation per frequency pair) of ``PE[pos]`` -- relative
 offsets are easy for a linear layer to read. The learned alternative is a trainable table.
+
+Rotary position embedding (RoPE, Su et al. 2021, "RoFormer") adds nothing to ``x``: inside attention it
+*rotates* each query and key by an angle proportional to its position, feature pair ``i`` by
+``m theta_i`` with ``theta_i = base^(-2i / d_head)``. A rotation by ``m theta`` followed by the dot
+product with a key rotated by ``n theta`` only sees ``(m - n) theta``, so the attention score depends on
+the positions only through ``m - n``. Pairing: **rotate-half** (GPT-NeoX, LLaMA, Hugging Face), feature
+``i`` paired with ``i + d_head/2``; RoFormer's paper pairs neighbours ``(2i, 2i+1)`` (interleaved). The two
+are the same model up to a fixed permutation of the rows of ``W^Q`` and ``W^K``; rotate-half is chosen
+because it works on two contiguous halves (no strided gathers) and is what LLaMA checkpoints expect.
 """
 
 from __future__ import annotations
@@ -18,7 +27,10 @@ import numpy as np
 
 from bigmodel_lib._checks import check_array, check_positive_int
 from bigmodel_lib.contracts.positional import (  # noqa: F401 -- re-exported: the contracts both packages keep
+    ROPE_BASE,
     check_positions,
+    check_rotary_config,
+    check_rotary_input,
 )
 from bigmodel_lib.nn_numpy.functional import check_grad_out, numpy_dtype_of, require_cache
 from bigmodel_lib.nn_numpy.module import Module, Parameter
@@ -115,3 +127,72 @@ class LearnedPositionalEmbedding(Module):
 
     def extra_repr(self) -> str:
         return f"max_len={self.max_len}, d_model={self.d_model}"
+
+
+def rotary_cos_sin(positions: np.ndarray, head_dim: int, base: float = ROPE_BASE) -> tuple[np.ndarray, np.ndarray]:
+    """``cos`` and ``sin`` of the angles ``m theta_i``, ``theta_i = base^(-2i/head_dim)``, in float64.
+
+    ``positions (L,)`` -> two ``(L, head_dim)`` arrays, each half repeated (``[c_0..c_{d/2-1}, c_0..c_{d/2-1}]``)
+    to line up with the rotate-half pairing ``(i, i + head_dim/2)``.
+    """
+    inv_freq = base ** (-np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)  # (d/2,): theta_i
+    angles = np.asarray(positions, dtype=np.float64)[:, None] * inv_freq  # (L, 1) * (d/2,) -> (L, d/2)
+    angles = np.concatenate([angles, angles], axis=-1)  # (L, d/2) -> (L, d)
+    return np.cos(angles), np.sin(angles)
+
+
+def _rotate_half(x: np.ndarray) -> np.ndarray:
+    """``[x1, x2] -> [-x2, x1]``: each pair ``(x_i, x_{i+d/2})`` turned by 90 degrees."""
+    half = x.shape[-1] // 2
+    return np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
+
+
+def rotary_embedding(
+    x: np.ndarray, positions: np.ndarray | None = None, *, base: float = ROPE_BASE, inverse: bool = False,
+) -> np.ndarray:
+    """RoPE: ``x (..., L, head_dim)`` with row ``l`` rotated by the angles of position ``positions[l]``.
+
+    ``y = x cos + rotate_half(x) sin``: pair ``(x_i, x_{i+d/2})`` turned by ``m theta_i``. ``positions``
+    defaults to ``0..L-1``; ``inverse=True`` turns by ``-m theta_i`` (the inverse rotation, which is also
+    the backward pass: a rotation's Jacobian is the rotation, and its transpose is its inverse).
+    Angles are computed in float64 and the result is in ``x``'s dtype.
+    """
+    where = "rotary_embedding"
+    check_array(where, "x", x)
+    head_dim = x.shape[-1] if x.ndim else 0
+    check_rotary_config(where, head_dim, base)
+    if positions is None:
+        positions = np.arange(x.shape[-2])
+    check_rotary_input(where, x, head_dim, len(positions))
+    cos, sin = rotary_cos_sin(positions, head_dim, base)
+    if inverse:
+        sin = -sin
+    return (x * cos + _rotate_half(x) * sin).astype(x.dtype, copy=False)  # (..., L, d) * (L, d)
+
+
+class RotaryEmbedding(Module):
+    """RoPE as a layer: ``forward(x (..., L, head_dim), start=0)`` rotates row ``l`` by position ``start + l``.
+
+    No parameters (``state_dict()`` is empty), no table: the angles are computed for the positions asked,
+    so there is no maximum length. ``backward(g)`` is the inverse rotation of ``g``.
+    """
+
+    def __init__(self, head_dim: int, base: float = ROPE_BASE) -> None:
+        check_rotary_config("RotaryEmbedding", head_dim, base)
+        self.head_dim, self.base = head_dim, float(base)
+        self._cache: tuple[np.ndarray, tuple[int, ...]] | None = None
+
+    def forward(self, x: np.ndarray, start: int = 0) -> np.ndarray:
+        check_array("RotaryEmbedding", "x", x)
+        check_rotary_input("RotaryEmbedding", x, self.head_dim)
+        positions = np.arange(start, start + x.shape[-2])
+        self._cache = (positions, x.shape)
+        return rotary_embedding(x, positions, base=self.base)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        positions, shape = require_cache(self, self._cache)
+        check_grad_out("RotaryEmbedding", grad_out, shape)
+        return rotary_embedding(grad_out, positions, base=self.base, inverse=True)
+
+    def extra_repr(self) -> str:
+        return f"head_dim={self.head_dim}, base={self.base}"

@@ -48,48 +48,58 @@ __all__ = ["GPT", "GPTConfig", "KVCache", "CausalSelfAttention", "GPTBlock"]
 class KVCache:
     """Keys and values of every layer for the tokens seen so far, in preallocated buffers.
 
-    ``keys[l]``, ``values[l]``: ``(B, h, block_size, d_head)``; the first ``length`` positions are filled.
-    Memory: ``2 n_layer B block_size d`` numbers. The model advances ``length`` after each forward pass.
+    ``keys[l]``, ``values[l]``: ``(B, n_kv_head, block_size, d_head)``; the first ``length`` positions are
+    filled. Memory: ``2 n_layer B block_size n_kv_head d_head`` numbers (:attr:`nbytes`), ``n_head / n_kv_head``
+    times less with grouped-query attention. With RoPE the keys are stored already rotated. The model
+    advances ``length`` after each forward pass.
     """
 
     def __init__(self, config: GPTConfig, batch_size: int, *, device: torch.device | str | None = None,
                  dtype: torch.dtype | None = None) -> None:
-        d_head = config.d_model // config.n_head
-        shape = (batch_size, config.n_head, config.block_size, d_head)
+        shape = (batch_size, config.kv_heads, config.block_size, config.d_head)
         self.keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
         self.values = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
         self.batch_size, self.length = batch_size, 0
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the key and value buffers (the whole capacity, filled or not)."""
+        return sum(t.numel() * t.element_size() for t in self.keys + self.values)
+
     def store(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Write ``k, v (B, h, T, dh)`` at positions ``length..length+T-1``; return all keys/values so far."""
+        """Write ``k, v (B, h_kv, T, dh)`` at positions ``length..length+T-1``; return all keys/values so far."""
         end = self.length + k.shape[-2]
         self.keys[layer][:, :, self.length:end] = k
         self.values[layer][:, :, self.length:end] = v
-        return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]  # (B, h, end, dh) views
+        return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]  # (B, h_kv, end, dh) views
 
 
 class CausalSelfAttention(MultiHeadAttention):
     """Masked multi-head self-attention with an optional :class:`KVCache`.
 
-    Weights and keys are :class:`MultiHeadAttention`'s (``in_proj`` = ``[W^Q; W^K; W^V]``, ``out_proj``).
-    Without a cache (training): one fused SDPA call with ``is_causal=True``. With a cache holding ``P``
-    tokens and ``T`` new ones: query ``i`` (absolute position ``P + i``) may see keys ``0..P + i``.
+    Weights and keys are :class:`MultiHeadAttention`'s (``in_proj`` = ``[W^Q; W^K; W^V]``, ``out_proj``),
+    grouped-query attention and RoPE included. Without a cache (training): one fused SDPA call with
+    ``is_causal=True`` (``enable_gqa`` when key/value heads are shared: no copies of K and V). With a cache
+    holding ``P`` tokens and ``T`` new ones: query ``i`` (absolute position ``P + i``, which is also its RoPE
+    angle) may see keys ``0..P + i``.
     """
 
     def forward_causal(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         b, t, d = x.shape
-        q, k, v = self._heads(F.linear(x, self.in_proj.weight, self.in_proj.bias), 3)  # (B,T,3d) -> 3 x (B,h,T,dh)
+        q, k, v = self._qkv(x, "qkv")  # (B, T, d) -> (B, h, T, dh), 2 x (B, h_kv, T, dh)
         past = 0 if cache is None else cache.length
+        q, k = self._rotate(q, past), self._rotate(k, past)  # RoPE at positions past..past+T-1
         if cache is not None:
-            k, v = cache.store(layer, k, v)  # (B, h, P+T, dh)
+            k, v = cache.store(layer, k, v)  # (B, h_kv, P+T, dh)
         dropout_p = self.dropout if self.training else 0.0
+        gqa = {"enable_gqa": True} if self.group_size > 1 else {}
         if past == 0:  # training, or the prompt of a generation: the plain causal mask
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True, **gqa)
         elif t == 1:  # one new token: it may see every cached key, no mask at all
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, **gqa)
         else:  # a chunk after a cached prefix: the causal mask shifted by P
             allowed = torch.ones(t, past + t, dtype=torch.bool, device=x.device).tril(diagonal=past)  # (T, P+T)
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout_p)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout_p, **gqa)
         y = y.transpose(1, 2).reshape(b, t, d)  # (B, h, T, dh) -> (B, T, h, dh) -> (B, T, d)
         return self.out_proj(y)
 
@@ -105,7 +115,9 @@ class GPTBlock(Module):
         super().__init__()
         factory = {"device": device, "dtype": dtype}
         d = config.d_model
-        self.self_attn = CausalSelfAttention(d, config.n_head, bias=config.bias, dropout=config.dropout, **factory)
+        rope_base = config.rope_base if config.position == "rope" else None
+        self.self_attn = CausalSelfAttention(d, config.n_head, num_kv_heads=config.n_kv_head, rope_base=rope_base,
+                                             bias=config.bias, dropout=config.dropout, **factory)
         self.ffn = PositionwiseFeedForward(d, config.d_ff, config.dropout, "gelu",
                                            gelu_approximate=config.gelu_approximate, bias=config.bias, **factory)
         self.norm1 = LayerNorm(d, eps=config.layer_norm_eps, bias=config.bias, **factory)
@@ -133,7 +145,8 @@ class GPT(Module):
         self.config = config
         factory = {"device": device, "dtype": dtype}
         self.tok_emb = Embedding(config.vocab_size, config.d_model, **factory)
-        self.pos_emb = Embedding(config.block_size, config.d_model, **factory)
+        if config.position == "learned":  # with RoPE the positions enter inside attention: no table
+            self.pos_emb = Embedding(config.block_size, config.d_model, **factory)
         self.dropout = Dropout(config.dropout)
         self.blocks = nn.ModuleList([GPTBlock(config, **factory) for _ in range(config.n_layer)])
         self.norm_f = LayerNorm(config.d_model, eps=config.layer_norm_eps, bias=config.bias, **factory)
@@ -175,12 +188,16 @@ class GPT(Module):
     def forward(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         check_tensor("GPT", "idx", idx)
         start = 0 if cache is None else cache.length
-        check_gpt_ids("GPT", idx, self.config, start=start, check_range=idx.device.type == "cpu")
+        check_gpt_ids("GPT", idx, self.config, start=start, check_range=idx.device.type == "cpu",
+                      cached=cache is not None)
         if cache is not None and cache.batch_size != idx.shape[0]:
             raise ValueError(f"GPT: 'idx' has batch size {idx.shape[0]}, the cache was made for {cache.batch_size}")
         t = idx.shape[1]
-        positions = torch.arange(start, start + t, device=idx.device)  # (T,)
-        x = self.dropout(self.tok_emb(idx) + self.pos_emb(positions))  # (B, T, d) + (T, d) -> (B, T, d)
+        x = self.tok_emb(idx)  # (B, T, d)
+        if self.config.position == "learned":
+            positions = torch.arange(start, start + t, device=idx.device)  # (T,)
+            x = x + self.pos_emb(positions)  # (B, T, d) + (T, d) -> (B, T, d)
+        x = self.dropout(x)
         for layer, block in enumerate(self.blocks):
             x = block(x, cache, layer)  # (B, T, d) -> (B, T, d)
         if cache is not None:
@@ -201,7 +218,7 @@ class GPT(Module):
         forward alone is a third, ``2 N + 4 n_layer d T``, with all ``T`` keys counted (no causal
         discount); Kaplan et al. (2020) write ``2 n_layer d T``, the average over causal positions.
         """
-        n = self.num_parameters() - self.pos_emb.weight.numel()
+        n = self.num_parameters() - (self.pos_emb.weight.numel() if self.config.position == "learned" else 0)
         return 6.0 * n + 12.0 * self.config.n_layer * self.config.d_model * seq_len
 
     def configure_optimizer(
@@ -237,8 +254,8 @@ class GPT(Module):
         """Append ``max_new_tokens`` sampled tokens to ``idx (B, T)``; ``temperature=0`` means greedy.
 
         With ``use_cache`` the prompt is run once and each new token costs one single-token forward pass,
-        while the context fits in ``block_size``; beyond it the learned positions would all shift, so each
-        step re-runs the last ``block_size`` tokens (as the uncached path always does).
+        while the context fits in ``block_size``; beyond it the learned positions would all shift (and the cache
+        is full, RoPE or not), so each step re-runs the last ``block_size`` tokens (as the uncached path always does).
         """
         if not (isinstance(max_new_tokens, int) and max_new_tokens >= 0):
             raise ValueError(f"GPT.generate: 'max_new_tokens' must be an int >= 0, got {max_new_tokens!r}")
@@ -274,5 +291,7 @@ class GPT(Module):
 
     def extra_repr(self) -> str:
         c = self.config
+        extra = "" if c.n_kv_head is None else f", n_kv_head={c.n_kv_head}"
+        extra += "" if c.position == "learned" else f", position={c.position!r}"
         return f"vocab_size={c.vocab_size}, block_size={c.block_size}, n_layer={c.n_layer}, " \
-               f"n_head={c.n_head}, d_model={c.d_model}"
+               f"n_head={c.n_head}{extra}, d_model={c.d_model}"

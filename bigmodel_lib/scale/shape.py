@@ -277,15 +277,17 @@ class ModelShape:
 
     @classmethod
     def from_gpt_config(cls, config: Any, name: str = "") -> ModelShape:
-        """The shape of the course's GPT (:class:`bigmodel_lib.contracts.gpt.GPTConfig`): learned positions,
-        LayerNorm, GELU MLP with ``d_ff = 4 d``, tied embeddings, biases as ``config.bias``."""
+        """The shape of the course's GPT (:class:`bigmodel_lib.contracts.gpt.GPTConfig`): LayerNorm, GELU MLP with
+        ``d_ff = 4 d``, tied embeddings; biases, key/value heads and positions (learned or RoPE) as ``config.bias``,
+        ``config.n_kv_head`` and ``config.position``."""
         from bigmodel_lib.contracts.gpt import GPTConfig, check_gpt_config
 
         if not isinstance(config, GPTConfig):
             raise TypeError(f"ModelShape.from_gpt_config: 'config' must be a GPTConfig, got {type(config).__name__}")
         check_gpt_config("ModelShape.from_gpt_config", config)
         return cls(vocab_size=config.vocab_size, n_layer=config.n_layer, d_model=config.d_model,
-                   n_head=config.n_head, context=config.block_size, d_ff=config.d_ff, bias=config.bias, name=name)
+                   n_head=config.n_head, context=config.block_size, d_ff=config.d_ff, bias=config.bias, name=name,
+                   n_kv_head=config.n_kv_head, positions=config.position)
 
     @classmethod
     def gpt2(cls, size: str = "small") -> ModelShape:
