@@ -12,19 +12,24 @@ from bigmodel_lib.nn_numpy.cnn import Conv2d, DigitsCNN, Flatten, MaxPool2d, col
 from bigmodel_lib.nn_numpy.container import Sequential
 from bigmodel_lib.nn_numpy.dropout import Dropout
 from bigmodel_lib.nn_numpy.embedding import Embedding
+from bigmodel_lib.nn_numpy.flash import FlashAttention, flash_attention
 from bigmodel_lib.nn_numpy.functional import log_softmax, softmax, softmax_backward
 from bigmodel_lib.nn_numpy.gpt import GPT, GPTConfig
 from bigmodel_lib.nn_numpy.linear import Linear
+from bigmodel_lib.nn_numpy.long_context import LinearAttention, linear_attention, sliding_window_mask
 from bigmodel_lib.nn_numpy.losses import CrossEntropyLoss, MSELoss
 from bigmodel_lib.nn_numpy.lstm import LSTM, LSTMCell
 from bigmodel_lib.nn_numpy.mlp import MLP
 from bigmodel_lib.nn_numpy.module import Module, Parameter
+from bigmodel_lib.nn_numpy.moe import MoE, MoEConfig, MoEGPT
 from bigmodel_lib.nn_numpy.multihead import MultiHeadAttention
 from bigmodel_lib.nn_numpy.normalization import LayerNorm
 from bigmodel_lib.nn_numpy.optim import SGD, Adam, AdamW, Optimizer
 from bigmodel_lib.nn_numpy.positional import (
     LearnedPositionalEmbedding,
+    RotaryEmbedding,
     SinusoidalPositionalEncoding,
+    rotary_embedding,
     sinusoidal_positional_encoding,
 )
 from bigmodel_lib.nn_numpy.regularization import L1Penalty, L2Penalty
@@ -46,8 +51,16 @@ __all__ = [
     "GELU", "MLP", "SGD", "Adam", "AdamW", "CrossEntropyLoss", "Dropout", "Embedding", "L1Penalty",
     "L2Penalty", "LayerNorm", "Linear", "MSELoss", "Module", "Optimizer", "Parameter", "ReLU",
     "Sequential", "Sigmoid", "Softmax", "Tanh", "log_softmax", "softmax", "softmax_backward",
+    # flash attention (chapter 05)
+    "FlashAttention", "flash_attention",
     # attention (chapter 03)
     "AdditiveAttention", "DotProductAttention", "LearnedPositionalEmbedding", "MultiHeadAttention",
     "ScaledDotProductAttention", "SinusoidalPositionalEncoding", "masked_softmax", "scaled_dot_product_attention",
     "sinusoidal_positional_encoding",
+    # rotary positions (chapter 05)
+    "RotaryEmbedding", "rotary_embedding",
+    # long contexts (chapter 05)
+    "LinearAttention", "linear_attention", "sliding_window_mask",
+    # mixture of experts (chapter 05)
+    "MoE", "MoEConfig", "MoEGPT",
 ]

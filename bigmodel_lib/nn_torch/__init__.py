@@ -12,18 +12,30 @@ from bigmodel_lib.nn_torch.cnn import Conv2d, DigitsCNN, Flatten, MaxPool2d
 from bigmodel_lib.nn_torch.container import Sequential
 from bigmodel_lib.nn_torch.dropout import Dropout
 from bigmodel_lib.nn_torch.embedding import Embedding
+from bigmodel_lib.nn_torch.flash import FlashAttention, flash_attention
 from bigmodel_lib.nn_torch.gpt import GPT, GPTConfig, KVCache
 from bigmodel_lib.nn_torch.linear import Linear
+from bigmodel_lib.nn_torch.long_context import (
+    LinearAttention,
+    LinearSelfAttention,
+    SlidingWindowSelfAttention,
+    linear_attention,
+    sliding_window_mask,
+    with_attention,
+)
 from bigmodel_lib.nn_torch.losses import CrossEntropyLoss, MSELoss
 from bigmodel_lib.nn_torch.lstm import LSTM, LSTMCell
 from bigmodel_lib.nn_torch.mlp import MLP
 from bigmodel_lib.nn_torch.module import Module
+from bigmodel_lib.nn_torch.moe import MoE, MoEConfig, MoEGPT
 from bigmodel_lib.nn_torch.multihead import MultiHeadAttention
 from bigmodel_lib.nn_torch.normalization import LayerNorm
 from bigmodel_lib.nn_torch.optim import SGD, Adam, AdamW
 from bigmodel_lib.nn_torch.positional import (
     LearnedPositionalEmbedding,
+    RotaryEmbedding,
     SinusoidalPositionalEncoding,
+    rotary_embedding,
     sinusoidal_positional_encoding,
 )
 from bigmodel_lib.nn_torch.regularization import L1Penalty, L2Penalty
@@ -45,8 +57,17 @@ __all__ = [
     "GELU", "MLP", "SGD", "Adam", "AdamW", "CrossEntropyLoss", "Dropout", "Embedding", "L1Penalty",
     "L2Penalty", "LayerNorm", "Linear", "MSELoss", "Module", "ReLU", "Sequential", "Sigmoid", "Softmax",
     "Tanh",
+    # flash attention (chapter 05)
+    "FlashAttention", "flash_attention",
     # attention (chapter 03)
     "AdditiveAttention", "DotProductAttention", "LearnedPositionalEmbedding", "MultiHeadAttention",
     "ScaledDotProductAttention", "SinusoidalPositionalEncoding", "masked_softmax", "scaled_dot_product_attention",
     "sinusoidal_positional_encoding",
+    # rotary positions (chapter 05)
+    "RotaryEmbedding", "rotary_embedding",
+    # long contexts (chapter 05)
+    "LinearAttention", "LinearSelfAttention", "SlidingWindowSelfAttention", "linear_attention",
+    "sliding_window_mask", "with_attention",
+    # mixture of experts (chapter 05)
+    "MoE", "MoEConfig", "MoEGPT",
 ]
