@@ -33,7 +33,30 @@ from bigmodel_lib.scale.flops import (
     training_time_seconds,
 )
 from bigmodel_lib.scale.gpt3 import GPT3_TABLE, GPT3_TRAINING_TOKENS, GPT3Row, gpt3_errata
+from bigmodel_lib.scale.laws import (
+    CHINCHILLA_APPROACH_3,
+    KAPLAN_2020,
+    KAPLAN_2020_JOINT,
+    ChinchillaFit,
+    ChinchillaLaw,
+    KaplanLaw,
+    bootstrap_chinchilla_fit,
+    chinchilla_loss,
+    compute_optimal_allocation,
+    fit_chinchilla_law,
+    iso_flop_curve,
+)
 from bigmodel_lib.scale.memory import BYTES_PER_PARAMETER, BytesPerParameter, TrainingMemory, training_memory
+from bigmodel_lib.scale.parallel import (
+    ZERO_STAGES,
+    ParallelLayout,
+    all_reduce_bytes_per_device,
+    layout_memory_per_device,
+    layout_step_seconds,
+    pipeline_bubble_fraction,
+    tensor_parallel_bytes_per_layer,
+    zero_memory_per_device,
+)
 from bigmodel_lib.scale.shape import ModelShape, swiglu_hidden_size
 
 __all__ = [
@@ -42,4 +65,13 @@ __all__ = [
     "TrainingMemory",
     "chinchilla_optimal", "gpt3_errata", "gpt_forward_flops_per_token", "gpu_spec", "six_n_d",
     "swiglu_hidden_size", "tokens_for_budget", "training_cost_usd", "training_memory", "training_time_seconds",
+]
+__all__ += [  # parallel layouts (scale.parallel)
+    "ZERO_STAGES", "ParallelLayout", "all_reduce_bytes_per_device", "layout_memory_per_device",
+    "layout_step_seconds", "pipeline_bubble_fraction", "tensor_parallel_bytes_per_layer", "zero_memory_per_device",
+]
+__all__ += [  # scaling laws (scale.laws)
+    "CHINCHILLA_APPROACH_3", "KAPLAN_2020", "KAPLAN_2020_JOINT", "ChinchillaFit", "ChinchillaLaw", "KaplanLaw",
+    "bootstrap_chinchilla_fit", "chinchilla_loss", "compute_optimal_allocation", "fit_chinchilla_law",
+    "iso_flop_curve",
 ]
