@@ -135,7 +135,7 @@ def rotary_embedding(
     check_rotary_config(where, head_dim, base)
     if positions is None:
         positions = torch.arange(x.shape[-2], device=x.device)
-    check_rotary_input(where, x, head_dim, len(positions))
+    check_rotary_input(where, x, head_dim, positions.shape[0])  # not len(): it would freeze the length when exported
     cos, sin = rotary_cos_sin(positions.to(x.device), head_dim, base, dtype=x.dtype)
     if inverse:
         sin = -sin
