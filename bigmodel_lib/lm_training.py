@@ -36,6 +36,8 @@ __all__ = [
     "get_batch",
     "maybe_compile",
     "train_language_model",
+    "autocast",
+    "optimizer_step",
     "train_step",
     "warmup_cosine_lr",
 ]
@@ -73,9 +75,20 @@ def warmup_cosine_lr(step: int, *, max_lr: float, min_lr: float, warmup_steps: i
     return min_lr + 0.5 * (max_lr - min_lr) * (1.0 + math.cos(math.pi * ratio))
 
 
-def _autocast(device_type: str, amp_dtype: torch.dtype | None):
+def autocast(device_type: str, amp_dtype: torch.dtype | None):
     """bfloat16/float16 autocast when asked for, otherwise a no-op context."""
     return torch.autocast(device_type=device_type, dtype=amp_dtype, enabled=amp_dtype is not None)
+
+
+def optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor, *,
+                   grad_clip: float | None = 1.0) -> None:
+    """``loss.backward()``, the gradients clipped to a global L2 norm of ``grad_clip``
+    (``||g|| > c  ->  g c / ||g||``, which keeps one bad batch from wrecking the weights), one optimizer step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
 
 
 def train_step(
@@ -89,18 +102,13 @@ def train_step(
 ) -> torch.Tensor:
     """One optimizer step on ``(x, y)``; returns the loss (a detached tensor: reading it syncs a GPU).
 
-    ``loss = mean_t CE(logits[:, t], y[:, t])``; gradients clipped to a global L2 norm of ``grad_clip``
-    (``||g|| > c  ->  g c / ||g||``), which keeps one bad batch from wrecking the weights.
+    ``loss = mean_t CE(logits[:, t], y[:, t])``, then :func:`optimizer_step` (clipping to ``grad_clip``).
     """
     model.train()
-    with _autocast(x.device.type, amp_dtype):
+    with autocast(x.device.type, amp_dtype):
         logits = model(x)  # (B, T, V)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())  # (B*T, V), (B*T,)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if grad_clip is not None:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
+    optimizer_step(model, optimizer, loss, grad_clip=grad_clip)
     return loss.detach()
 
 
@@ -115,7 +123,7 @@ def estimate_loss(
     try:
         total = 0.0
         for x, y in batches:
-            with _autocast(x.device.type, amp_dtype):
+            with autocast(x.device.type, amp_dtype):
                 logits = model(x)
             total += F.cross_entropy(logits.flatten(0, 1).float(), y.flatten()).item()
         return total / len(batches)

@@ -13,6 +13,7 @@ from bigmodel_lib._checks import (
     format_shape,
     shape_str,
 )
+from bigmodel_lib.contracts.distillation import check_distillation_knobs
 from bigmodel_lib.nn_torch.module import Module
 
 _REDUCTIONS = ("mean", "sum")
@@ -65,3 +66,41 @@ class CrossEntropyLoss(Module):
             ignore_index=self.ignore_index,
             reduction=self.reduction,
         )
+
+
+class DistillationLoss(Module):
+    """``alpha T^2 KL(softmax(z_t/T) || softmax(z_s/T)) + (1 - alpha) CE(z_s, y)`` (Hinton et al., 2015).
+
+    The twin of ``nn_numpy.DistillationLoss`` (formulas, the direction of the KL and the reason for ``T^2``
+    there). ``F.kl_div(input, target)`` computes ``KL(target || input)`` with ``input`` in log space, so the
+    student's log-probabilities go first; ``batchmean`` divides by the number of positions. The teacher's
+    logits are detached: they are targets, not something to train.
+    """
+
+    def __init__(self, temperature: float = 2.0, alpha: float = 0.5) -> None:
+        super().__init__()
+        self.temperature, self.alpha = check_distillation_knobs("DistillationLoss", temperature, alpha)
+
+    def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        for name, value in (("student_logits", student_logits), ("teacher_logits", teacher_logits)):
+            check_tensor("DistillationLoss", name, value)
+            check_floating("DistillationLoss", name, value)
+        check_same_shape("DistillationLoss", "teacher_logits", teacher_logits, "student_logits", student_logits)
+        check_tensor("DistillationLoss", "target", target)
+        check_integer("DistillationLoss", "target", target)
+        if tuple(target.shape) != tuple(student_logits.shape[:-1]):
+            raise ValueError(
+                f"DistillationLoss: 'target' expected shape {format_shape(student_logits.shape[:-1])} "
+                f"(the shape of 'student_logits' {shape_str(student_logits)} without the class axis), "
+                f"got {shape_str(target)}"
+            )
+        num_classes, t = student_logits.shape[-1], self.temperature
+        student = student_logits.reshape(-1, num_classes)  # (..., C) -> (N, C)
+        teacher = teacher_logits.detach().reshape(-1, num_classes).to(student.dtype)  # (..., C) -> (N, C)
+        soft = F.kl_div(F.log_softmax(student / t, dim=-1), F.log_softmax(teacher / t, dim=-1),
+                        log_target=True, reduction="batchmean")  # KL(teacher || student), mean over N
+        hard = F.cross_entropy(student, target.reshape(-1))
+        return self.alpha * t * t * soft + (1.0 - self.alpha) * hard
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}, alpha={self.alpha}"
