@@ -15,6 +15,7 @@ from bigmodel_lib.nn_torch.embedding import Embedding
 from bigmodel_lib.nn_torch.flash import FlashAttention, flash_attention
 from bigmodel_lib.nn_torch.gpt import GPT, GPTConfig, KVCache
 from bigmodel_lib.nn_torch.linear import Linear
+from bigmodel_lib.nn_torch.lora import LoRALinear, apply_lora, count_parameters, merge_lora
 from bigmodel_lib.nn_torch.long_context import (
     LinearAttention,
     LinearSelfAttention,
@@ -23,7 +24,7 @@ from bigmodel_lib.nn_torch.long_context import (
     sliding_window_mask,
     with_attention,
 )
-from bigmodel_lib.nn_torch.losses import CrossEntropyLoss, MSELoss
+from bigmodel_lib.nn_torch.losses import CrossEntropyLoss, DistillationLoss, MSELoss
 from bigmodel_lib.nn_torch.lstm import LSTM, LSTMCell
 from bigmodel_lib.nn_torch.mlp import MLP
 from bigmodel_lib.nn_torch.module import Module
@@ -70,4 +71,8 @@ __all__ = [
     "sliding_window_mask", "with_attention",
     # mixture of experts (chapter 05)
     "MoE", "MoEConfig", "MoEGPT",
+    # LoRA (chapter 05)
+    "LoRALinear", "apply_lora", "count_parameters", "merge_lora",
+    # knowledge distillation (chapter 05)
+    "DistillationLoss",
 ]
