@@ -33,8 +33,9 @@ import copy
 import io
 import math
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -186,9 +187,9 @@ def quantize(w: np.ndarray, bits: int = 8, *, scheme: str = "symmetric", granula
     # w / s + z lands at most half a step outside [qmin, qmax] (z is rounded), so clip() moves no weight by more
     # than the rounding itself would: the bound |w - w_hat| <= s / 2 holds for every element.
     q = np.clip(np.round(blocks / scale[:, None]) + zero_point[:, None], qmin, qmax).astype(np.int8)
-    return QuantizedTensor(q=_unblock(q, w.shape, granularity, axis), scale=scale, zero_point=zero_point.astype(np.int8),
-                           bits=int(bits), scheme=scheme, granularity=granularity, axis=axis,
-                           group_size=int(group_size), dtype=w.dtype)
+    return QuantizedTensor(q=_unblock(q, w.shape, granularity, axis), scale=scale,
+                           zero_point=zero_point.astype(np.int8), bits=int(bits), scheme=scheme,
+                           granularity=granularity, axis=axis, group_size=int(group_size), dtype=w.dtype)
 
 
 def dequantize(qt: QuantizedTensor) -> np.ndarray:
@@ -207,7 +208,7 @@ def fake_quantize(w: np.ndarray, bits: int = 8, **options: Any) -> np.ndarray:
 
 # -- applied to a PyTorch model -----------------------------------------------------------------------------------
 
-def quantizable_weight_names(model: "torch.nn.Module", *, embedding: bool = False) -> list[str]:
+def quantizable_weight_names(model: torch.nn.Module, *, embedding: bool = False) -> list[str]:
     """Names (``state_dict`` keys) of the weights of every ``torch.nn.Linear`` in ``model`` (the library's
     ``nn_torch.Linear`` is one), plus those of every ``torch.nn.Embedding`` when ``embedding`` is true."""
     import torch
@@ -216,7 +217,7 @@ def quantizable_weight_names(model: "torch.nn.Module", *, embedding: bool = Fals
     return [f"{name}.weight" for name, module in model.named_modules() if isinstance(module, kinds)]
 
 
-def _quantized_entries(model: "torch.nn.Module", names: Iterable[str] | None, bits: int,
+def _quantized_entries(model: torch.nn.Module, names: Iterable[str] | None, bits: int,
                        options: dict[str, Any]) -> dict[str, QuantizedTensor]:
     state = model.state_dict()
     names = quantizable_weight_names(model) if names is None else list(names)
@@ -226,8 +227,8 @@ def _quantized_entries(model: "torch.nn.Module", names: Iterable[str] | None, bi
     return {name: quantize(state[name].detach().cpu().double().numpy(), bits, **options) for name in names}
 
 
-def fake_quantize_model(model: "torch.nn.Module", bits: int = 8, *, names: Iterable[str] | None = None,
-                        **options: Any) -> "torch.nn.Module":
+def fake_quantize_model(model: torch.nn.Module, bits: int = 8, *, names: Iterable[str] | None = None,
+                        **options: Any) -> torch.nn.Module:
     """A deep copy of ``model`` whose weights ``names`` (default: every Linear weight) are replaced by
     ``dequantize(quantize(w))``: weight-only quantization, simulated in the model's own dtype.
 
@@ -244,7 +245,7 @@ def fake_quantize_model(model: "torch.nn.Module", bits: int = 8, *, names: Itera
     return copy_of_model
 
 
-def quantized_model_nbytes(model: "torch.nn.Module", bits: int = 8, *, names: Iterable[str] | None = None,
+def quantized_model_nbytes(model: torch.nn.Module, bits: int = 8, *, names: Iterable[str] | None = None,
                            **options: Any) -> dict[str, int]:
     """Bytes of ``model`` with the weights ``names`` packed as :func:`quantize` would store them and every other
     tensor of the ``state_dict`` at its own dtype: ``{"quantized": .., "other": .., "total": ..}``."""
@@ -254,7 +255,7 @@ def quantized_model_nbytes(model: "torch.nn.Module", bits: int = 8, *, names: It
     return {"quantized": packed, "other": other, "total": packed + other}
 
 
-def state_dict_nbytes(model: "torch.nn.Module") -> int:
+def state_dict_nbytes(model: torch.nn.Module) -> int:
     """Length of ``torch.save(model.state_dict())`` in bytes (what a checkpoint of it takes on disk)."""
     import torch
 
@@ -263,9 +264,9 @@ def state_dict_nbytes(model: "torch.nn.Module") -> int:
     return buffer.getbuffer().nbytes
 
 
-def _run_with_hooks(model: "torch.nn.Module", example: "torch.Tensor",
-                    select: Callable[[str, "torch.nn.Module"], bool],
-                    record: Callable[[str, "torch.Tensor"], None]) -> None:
+def _run_with_hooks(model: torch.nn.Module, example: torch.Tensor,
+                    select: Callable[[str, torch.nn.Module], bool],
+                    record: Callable[[str, torch.Tensor], None]) -> None:
     """Run ``model(example)`` without gradients, calling ``record(name, output)`` for each module ``select``
     accepts, each time it runs; the hooks are removed afterwards, even on an error."""
     import torch
@@ -280,7 +281,7 @@ def _run_with_hooks(model: "torch.nn.Module", example: "torch.Tensor",
             hook.remove()
 
 
-def called_linear_names(model: "torch.nn.Module", example: "torch.Tensor") -> list[str]:
+def called_linear_names(model: torch.nn.Module, example: torch.Tensor) -> list[str]:
     """Names of the ``nn.Linear`` modules whose own ``forward`` runs when ``model(example)`` runs.
 
     A module whose weight is used by a functional call instead (``F.linear(x, layer.weight[...])``) is not in the
@@ -309,7 +310,7 @@ def quiet_torch_ao() -> Any:
         yield
 
 
-def dynamic_quantize_linears(model: "torch.nn.Module", example: "torch.Tensor") -> tuple["torch.nn.Module", list[str]]:
+def dynamic_quantize_linears(model: torch.nn.Module, example: torch.Tensor) -> tuple[torch.nn.Module, list[str]]:
     """PyTorch's int8 dynamic quantization (``torch.ao.quantization.quantize_dynamic``) of the Linear layers that
     ``model(example)`` calls as modules. Returns ``(quantized copy, converted module names)``; ``model`` is untouched.
 
@@ -335,8 +336,8 @@ def dynamic_quantize_linears(model: "torch.nn.Module", example: "torch.Tensor") 
     return quantized, converted
 
 
-def capture_outputs(model: "torch.nn.Module", example: "torch.Tensor",
-                    select: Callable[[str, "torch.nn.Module"], bool]) -> dict[str, np.ndarray]:
+def capture_outputs(model: torch.nn.Module, example: torch.Tensor,
+                    select: Callable[[str, torch.nn.Module], bool]) -> dict[str, np.ndarray]:
     """``{module name: its output during model(example), as a float64 array}`` for the modules ``select`` accepts."""
     found: dict[str, np.ndarray] = {}
     _run_with_hooks(model, example, select,

@@ -14,7 +14,8 @@ only when its value lies outside that tolerance of the right answer.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -142,7 +143,8 @@ int4_group_size_gb = Exercise(
             },
             what="size in GB (to 3 significant figures)",
         ),
-        lambda: f"{_int4_gb():.4f} GB (checked to 3 significant figures): 4 + 32/128 = 4.25 bits per weight; float16 would take "
+        lambda: f"{_int4_gb():.4f} GB (checked to 3 significant figures): 4 + 32/128 = 4.25 bits per weight; "
+                f"float16 would take "
                 f"{_int4_gb(False, bytes_per_weight=2):.2f} GB",
     ),
     hints=["Count the weights first: 12 x 4096^2 x 32.",

@@ -16,8 +16,8 @@ from bigmodel_lib.nn_numpy.flash import FlashAttention, flash_attention
 from bigmodel_lib.nn_numpy.functional import log_softmax, softmax, softmax_backward
 from bigmodel_lib.nn_numpy.gpt import GPT, GPTConfig
 from bigmodel_lib.nn_numpy.linear import Linear
-from bigmodel_lib.nn_numpy.lora import LoRALinear
 from bigmodel_lib.nn_numpy.long_context import LinearAttention, linear_attention, sliding_window_mask
+from bigmodel_lib.nn_numpy.lora import LoRALinear
 from bigmodel_lib.nn_numpy.losses import CrossEntropyLoss, DistillationLoss, MSELoss
 from bigmodel_lib.nn_numpy.lstm import LSTM, LSTMCell
 from bigmodel_lib.nn_numpy.mlp import MLP

@@ -15,7 +15,6 @@ from bigmodel_lib.nn_torch.embedding import Embedding
 from bigmodel_lib.nn_torch.flash import FlashAttention, flash_attention
 from bigmodel_lib.nn_torch.gpt import GPT, GPTConfig, KVCache
 from bigmodel_lib.nn_torch.linear import Linear
-from bigmodel_lib.nn_torch.lora import LoRALinear, apply_lora, count_parameters, merge_lora
 from bigmodel_lib.nn_torch.long_context import (
     LinearAttention,
     LinearSelfAttention,
@@ -24,6 +23,7 @@ from bigmodel_lib.nn_torch.long_context import (
     sliding_window_mask,
     with_attention,
 )
+from bigmodel_lib.nn_torch.lora import LoRALinear, apply_lora, count_parameters, merge_lora
 from bigmodel_lib.nn_torch.losses import CrossEntropyLoss, DistillationLoss, MSELoss
 from bigmodel_lib.nn_torch.lstm import LSTM, LSTMCell
 from bigmodel_lib.nn_torch.mlp import MLP
