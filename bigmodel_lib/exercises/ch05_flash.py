@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from bigmodel_lib.exercises.core import Exercise, as_float_array, close_to_or_known_mistake, on_success
+from bigmodel_lib.exercises.core import Exercise, as_float_array, close_to_or_known_mistake, half_unit, on_success
 
 __all__ = ["CAUSAL_TILING", "KV_TRAFFIC", "ONLINE_STEP", "causal_tiles", "kv_bytes_read", "online_softmax_step"]
 
@@ -22,11 +22,6 @@ ONLINE_STEP = {"running_max": 2.0, "running_sum": 3.0, "new_scores": (4.0, 1.0, 
 
 #: the prompt asks for 4 significant figures
 STEP_SIGNIFICANT_FIGURES = 4
-
-
-def _significant_figure_tolerance(value: float, figures: int = STEP_SIGNIFICANT_FIGURES) -> float:
-    """Half a unit in the last asked-for figure of ``value`` (1.8237 -> 0.0005, 13.475 -> 0.005)."""
-    return 0.5 * 10 ** (math.floor(math.log10(abs(value))) - figures + 1) + 1e-12
 
 
 def _new_running_sum(reference_max: float | None = None, rescale: str = "down") -> float:
@@ -57,10 +52,10 @@ def _check_step(answer: object) -> tuple[bool, str]:
     """Right to 4 significant figures, or one of :data:`STEP_SLIPS` to 4 significant figures (named)."""
     got = float(as_float_array(answer))
     expected = _new_running_sum()
-    if abs(got - expected) <= _significant_figure_tolerance(expected):
+    if abs(got - expected) <= half_unit(expected, STEP_SIGNIFICANT_FIGURES):
         return True, f"the running sum {expected:.4g} is right to 4 significant figures"
     for explanation, slip in STEP_SLIPS.items():
-        if abs(got - slip()) <= _significant_figure_tolerance(slip()):
+        if abs(got - slip()) <= half_unit(slip(), STEP_SIGNIFICANT_FIGURES):
             return False, explanation
     return False, f"the running sum is not {got:g} to 4 significant figures"
 

@@ -13,13 +13,12 @@ only when its value lies outside that tolerance of the right answer.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from bigmodel_lib.exercises.core import Exercise, Verdict, as_float_array, on_success
+from bigmodel_lib.exercises.core import Exercise, Verdict, as_float_array, half_unit, on_success
 
 __all__ = [
     "ASYMMETRIC_RANGE",
@@ -32,13 +31,6 @@ __all__ = [
 ]
 
 
-def _half_unit(value: float, figures: int | None) -> float:
-    """Half a unit of the last place asked: of the ``figures``-th significant figure, or 0.5 for an exact int."""
-    if figures is None or value == 0:
-        return 0.5
-    return 0.5 * 10 ** (math.floor(math.log10(abs(value))) - figures + 1) * (1 + 1e-9)
-
-
 def significant_figures_checker(expected: Callable[[], Sequence[float]], figures: Sequence[int | None],
                                 mistakes: Mapping[str, Callable[[], Sequence[float]]],
                                 what: str) -> Callable[[Any], Verdict]:
@@ -46,7 +38,7 @@ def significant_figures_checker(expected: Callable[[], Sequence[float]], figures
     int). An entry passes within half a unit of its last figure; a wrong answer matching a slip that way is named."""
 
     def matches(got: np.ndarray, target: Sequence[float]) -> bool:
-        return all(abs(g - t) <= _half_unit(t, f) for g, t, f in zip(got, target, figures))
+        return all(abs(g - t) <= half_unit(t, f) for g, t, f in zip(got, target, figures))
 
     def checker(answer: Any) -> Verdict:
         got = as_float_array(answer).reshape(-1)

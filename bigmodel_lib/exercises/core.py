@@ -13,6 +13,7 @@ typical wrong answers fail.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +69,15 @@ class Exercise:
 def as_float_array(answer: Any) -> np.ndarray:
     """A learner's answer (number, list, array or tensor) as a float64 NumPy array."""
     return np.asarray(answer.detach().cpu().numpy() if hasattr(answer, "detach") else answer, dtype=np.float64)
+
+
+def half_unit(value: float, figures: int | None) -> float:
+    """Half a unit of the last place asked for: of the ``figures``-th significant figure of ``value``
+    (1.8237 to 4 figures -> 0.0005), or 0.5 for an exact int (``figures=None``). An answer rounded as asked lies
+    within it of the exact value."""
+    if figures is None or value == 0:
+        return 0.5
+    return 0.5 * 10 ** (math.floor(math.log10(abs(value))) - figures + 1) * (1 + 1e-9)
 
 
 def _tolerance(rtol: float, atol: float) -> str:
