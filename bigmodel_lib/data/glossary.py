@@ -55,6 +55,7 @@ CHAPTERS = {
     "03_attention": "03 · Attention math · 注意力机制的原理与数学",
     "04_code": "04 · Code · 具体代码实例",
     "05_trends": "05 · Trends · 未来发展趋势与挑战",
+    "06_faq": "06 · FAQ · 常见问题与解答",
     "appendix": "Appendix · 附录: errata for the source articles · 原文勘误",
 }
 
