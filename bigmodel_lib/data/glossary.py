@@ -88,6 +88,7 @@ _N57 = "05_trends/05_7_quantization.ipynb"
 _N58 = "05_trends/05_8_pruning_and_distillation.ipynb"
 _N59 = "05_trends/05_9_fine_tuning_and_lora.ipynb"
 _N510 = "05_trends/05_10_deployment_onnx.ipynb"
+_N68 = "06_faq/06_8_cost_deployment_applications.ipynb"
 _EA = "appendix/errata_01_background.ipynb"
 
 _T = GlossaryTerm
@@ -528,6 +529,14 @@ GLOSSARY: tuple[GlossaryTerm, ...] = (
        aliases=("full fine-tune",)),
     _T("sequence classifier", "序列分类器", _N59, "5.9.4", "A model mapping a whole sequence to one class.",
        aliases=("classifier",)),
+    # ---- chapter 06: FAQ ----
+    _T("GPU-hour", "GPU 时", _N68, "6.8.2", "One GPU busy for one hour: training FLOPs / (peak x MFU) / 3600; "
+       "what a cloud bills, whatever the number of GPUs.", aliases=("GPU-hours",)),
+    _T("lifetime compute", "全周期算力", _N68, "6.8.2", "Training FLOPs plus serving FLOPs (about 2N per token "
+       "served); a smaller model trained longer can need less of it for the same loss."),
+    _T("confidence interval", "置信区间", _N68, "6.8.5", "A range that contains the true value (here an accuracy) "
+       "in the stated share of repeated measurements, e.g. 95 %; Wilson's interval for a proportion.",
+       aliases=("Wilson interval", "interval")),
 )
 
 
