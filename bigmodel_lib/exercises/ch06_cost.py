@@ -58,6 +58,11 @@ gpu_hours = Exercise(
         "seconds = budget / (peak x MFU); then hours.",
     ),
     reference=lambda: round(_gpu_hours(), 1),
+    solution_text=(
+        "seconds = 1e21 / (989.5e12 x 0.35) = 2.887e6 s; / 3600 = 802 GPU-hours\n"
+        "from bigmodel_lib.scale import gpu_spec, training_time_seconds\n"
+        "training_time_seconds(1e21, peak_flops=gpu_spec('H100 SXM').bf16, mfu=0.35) / 3600"
+    ),
 )
 
 
@@ -91,4 +96,8 @@ test_examples = Exercise(
         "Solve z sqrt(p (1 - p) / n) = m for n, then round up.",
     ),
     reference=_examples,
+    solution_text=(
+        "n = z^2 p (1 - p) / m^2 = 1.95996^2 x 0.8 x 0.2 / 0.02^2 = 1536.6, rounded up: 1537\n"
+        "from bigmodel_lib.evaluation import examples_for_margin; examples_for_margin(0.8, 0.02)"
+    ),
 )
