@@ -98,7 +98,7 @@ def index_markdown(entries: list[ErrataEntry], sections: tuple[ArticleSection, .
     for section in sections:
         found = cited.get(section.article, {}).get(section.section, [])
         cell = ", ".join(entry.link for entry in found) if found else f"— ({section.verdict})"
-        lines.append(f"| 原文{section.article} | §{section.section} | {section.title_zh} | {cell} |")
+        lines.append(f"| 原文{section.article} | §{section.section} | 「{section.title_zh}」 | {cell} |")
     return "\n".join(lines)
 
 

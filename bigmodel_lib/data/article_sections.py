@@ -8,7 +8,9 @@ corrected by an appendix entry that cites the section), only claims that are ``v
 section of this table.
 
 Sections are numbered as the articles number them; ``摘要`` is article 4's title, keywords and abstract, ``结语`` its
-closing lines, ``结论`` article 3's conclusion, ``参考文献`` article 2's reference list.
+closing lines (after §9), ``结论`` article 3's conclusion, ``参考文献`` article 2's reference list. A numbered section
+includes its unnumbered sub-items (article 5's §1 holds its items 1.1-1.4). ``title_zh`` is the article's own heading,
+quoted as the article writes it.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ _E, _V, _C = VERDICTS
 _S = ArticleSection
 ARTICLE_SECTIONS: tuple[ArticleSection, ...] = (
     # source article 1: 大模型的原理与应用
-    _S(1, "1", "背景介绍（开篇）", _C),
+    _S(1, "1", "背景介绍", _C),
     _S(1, "1.1", "背景介绍", _E),
     _S(1, "1.2", "核心概念与联系", _E),
     _S(1, "1.3", "核心算法原理和具体操作步骤以及数学模型公式详细讲解", _V),
@@ -88,7 +90,7 @@ ARTICLE_SECTIONS: tuple[ArticleSection, ...] = (
     _S(3, "6", "附录常见问题与解答", _E),
     _S(3, "结论", "结论", _E),
     # source article 4: 大模型从理论到实践
-    _S(4, "摘要", "标题、关键词与摘要", _E),
+    _S(4, "摘要", "摘要", _E),
     _S(4, "1", "背景介绍", _E),
     _S(4, "2", "核心概念与联系", _E),
     _S(4, "2.1", "深度学习", _E),
@@ -121,10 +123,10 @@ ARTICLE_SECTIONS: tuple[ArticleSection, ...] = (
     _S(4, "9.2", "Q：如何优化大模型的计算效率？", _E),
     _S(4, "9.3", "Q：大模型的训练时间如何优化？", _E),
     _S(4, "9.4", "Q：大模型在医疗领域的应用前景如何？", _V),
-    _S(4, "结语", "作者与结语", _V),
+    _S(4, "结语", "作者：禅与计算机程序设计艺术", _V),
     # source article 5: 大模型的背景、概念与代码
-    _S(5, "1", "背景介绍（含 1.1–1.4）", _V),
-    _S(5, "2", "核心概念与联系（2.1–2.4）", _V),
+    _S(5, "1", "背景介绍", _V),
+    _S(5, "2", "核心概念与联系", _V),
     _S(5, "3.1", "神经网络基础", _E),
     _S(5, "3.2", "损失函数", _C),
     _S(5, "3.3", "优化器", _C),
