@@ -88,6 +88,9 @@ _N57 = "05_trends/05_7_quantization.ipynb"
 _N58 = "05_trends/05_8_pruning_and_distillation.ipynb"
 _N59 = "05_trends/05_9_fine_tuning_and_lora.ipynb"
 _N510 = "05_trends/05_10_deployment_onnx.ipynb"
+_N64 = "06_faq/06_4_memory_and_data.ipynb"
+_N66 = "06_faq/06_6_interpretability.ipynb"
+_N67 = "06_faq/06_7_privacy_memorization.ipynb"
 _N68 = "06_faq/06_8_cost_deployment_applications.ipynb"
 _EA = "appendix/errata_01_background.ipynb"
 
@@ -530,6 +533,41 @@ GLOSSARY: tuple[GlossaryTerm, ...] = (
     _T("sequence classifier", "序列分类器", _N59, "5.9.4", "A model mapping a whole sequence to one class.",
        aliases=("classifier",)),
     # ---- chapter 06: FAQ ----
+    _T("selective recomputation", "选择性重算", _N64, "6.4.2", "Recomputing only attention's L x L part in the "
+       "backward pass and keeping the other activations (Korthikanti et al. 2022).", aliases=("selective",)),
+    _T("memory-mapped file", "内存映射文件", _N64, "6.4.3", "A file mapped into a process's memory (np.memmap): a read "
+       "touches only the pages it needs, and the OS caches them.", aliases=("memory map", "np.memmap")),
+    _T("token file", "词元文件", _N64, "6.4.3", "A corpus's token ids written once as a flat binary array (uint16 while "
+       "the vocabulary has at most 65,536 ids)."),
+    _T("data-loader worker", "数据加载进程", _N64, "6.4.3", "A separate process that prepares the next batches while the "
+       "main process computes (DataLoader num_workers).", aliases=("worker", "workers")),
+    _T("interpretability", "可解释性", _N66, "6.6.1", "Telling which inputs, features or parts of a model an output "
+       "depends on.", aliases=("explainability",)),
+    _T("attribution", "归因", _N66, "6.6.3", "One score per input position for how much an output depends on it.",
+       aliases=("attributions",)),
+    _T("gradient x input", "梯度乘输入", _N66, "6.6.3", "Sum over the embedding of gradient times value: a "
+       "first-order estimate of an input's contribution.", aliases=("gradient × input",)),
+    _T("occlusion", "遮挡", _N66, "6.6.3", "Replace one input token and measure the change in the output's "
+       "log-probability; a form of ablation.", aliases=("ablation",)),
+    _T("attention rollout", "注意力展开", _N66, "6.6.3", "The product of the layers' attention matrices, each mixed "
+       "with the identity for the residual path (Abnar & Zuidema 2020).", aliases=("rollout",)),
+    _T("Spearman rank correlation", "斯皮尔曼秩相关", _N66, "6.6.4", "The correlation of ranks; 1 means the same "
+       "order.", aliases=("Spearman",)),
+    _T("intervention", "干预", _N66, "6.6.5", "Changing an input on purpose and checking that the output changes "
+       "as an explanation predicts."),
+    _T("memorization", "记忆", _N67, "", "A model reproducing, or strongly preferring, specific strings of its "
+       "training data.", aliases=("memorizes", "memorize")),
+    _T("canary", "金丝雀", _N67, "6.7.2", "A random secret in a fixed template, planted in training data to measure "
+       "memorization (Carlini et al. 2019).", aliases=("canaries",)),
+    _T("verbatim extraction", "逐字提取", _N67, "6.7.4", "Greedy continuation of a prefix writes the training "
+       "string exactly.", aliases=("extraction", "verbatim")),
+    _T("log-perplexity", "对数困惑度", _N67, "6.7.5", "-log2 P(s | prefix), in bits."),
+    _T("exposure", "暴露度", _N67, "6.7.5", "log2 |R| - log2 rank of the secret among |R| candidates "
+       "(Carlini et al. 2019, section 4)."),
+    _T("deduplication", "去重", _N67, "6.7.6", "Removing repeated strings or documents from training data."),
+    _T("differential privacy", "差分隐私", _N67, "6.7.6", "A bound on how much any one training example can change "
+       "the model; DP-SGD clips per-example gradients and adds Gaussian noise (Abadi et al. 2016).",
+       aliases=("DP-SGD",)),
     _T("GPU-hour", "GPU 时", _N68, "6.8.2", "One GPU busy for one hour: training FLOPs / (peak x MFU) / 3600; "
        "what a cloud bills, whatever the number of GPUs.", aliases=("GPU-hours",)),
     _T("lifetime compute", "全周期算力", _N68, "6.8.2", "Training FLOPs plus serving FLOPs (about 2N per token "
