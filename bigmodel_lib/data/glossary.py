@@ -88,6 +88,7 @@ _N57 = "05_trends/05_7_quantization.ipynb"
 _N58 = "05_trends/05_8_pruning_and_distillation.ipynb"
 _N59 = "05_trends/05_9_fine_tuning_and_lora.ipynb"
 _N510 = "05_trends/05_10_deployment_onnx.ipynb"
+_N63 = "06_faq/06_3_speed.ipynb"
 _N64 = "06_faq/06_4_memory_and_data.ipynb"
 _N66 = "06_faq/06_6_interpretability.ipynb"
 _N67 = "06_faq/06_7_privacy_memorization.ipynb"
@@ -533,6 +534,14 @@ GLOSSARY: tuple[GlossaryTerm, ...] = (
     _T("sequence classifier", "序列分类器", _N59, "5.9.4", "A model mapping a whole sequence to one class.",
        aliases=("classifier",)),
     # ---- chapter 06: FAQ ----
+    _T("torch.compile", "编译（torch.compile）", _N63, "6.3.3", "Captures a model's Python code as a graph on the "
+       "first call and generates fused kernels for it; the first call pays the compile time."),
+    _T("autocast", "自动混合精度（autocast）", _N63, "6.3.3", "Runs chosen operations (matrix products) in a lower "
+       "precision while the parameters stay float32."),
+    _T("dynamic quantization", "动态量化", _N63, "6.3.6", "int8 weights stored ahead of time, activations "
+       "quantized on the fly at each call.", aliases=("dynamic int8",)),
+    _T("latency", "延迟", _N63, "6.3.6", "The time one request takes (here one forward pass), as opposed to "
+       "throughput."),
     _T("selective recomputation", "选择性重算", _N64, "6.4.2", "Recomputing only attention's L x L part in the "
        "backward pass and keeping the other activations (Korthikanti et al. 2022).", aliases=("selective",)),
     _T("memory-mapped file", "内存映射文件", _N64, "6.4.3", "A file mapped into a process's memory (np.memmap): a read "
