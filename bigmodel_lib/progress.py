@@ -57,7 +57,7 @@ def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, d
     """
     kwargs.setdefault("mininterval", 0.5)
     kwargs.setdefault("dynamic_ncols", False)
-    if _in_notebook():
+    if _in_notebook() and not kwargs.get("disable"):  # a disabled bar must not leave an empty output behind
         kwargs.setdefault("file", _DisplayLine())
         kwargs.setdefault("ncols", 100)
         kwargs.setdefault("ascii", False)
