@@ -88,6 +88,7 @@ _N57 = "05_trends/05_7_quantization.ipynb"
 _N58 = "05_trends/05_8_pruning_and_distillation.ipynb"
 _N59 = "05_trends/05_9_fine_tuning_and_lora.ipynb"
 _N510 = "05_trends/05_10_deployment_onnx.ipynb"
+_N61 = "06_faq/06_1_training_recipe.ipynb"
 _N63 = "06_faq/06_3_speed.ipynb"
 _N64 = "06_faq/06_4_memory_and_data.ipynb"
 _N66 = "06_faq/06_6_interpretability.ipynb"
@@ -534,6 +535,14 @@ GLOSSARY: tuple[GlossaryTerm, ...] = (
     _T("sequence classifier", "序列分类器", _N59, "5.9.4", "A model mapping a whole sequence to one class.",
        aliases=("classifier",)),
     # ---- chapter 06: FAQ ----
+    _T("learning-rate range test", "学习率范围测试", _N61, "6.1.3", "One short run whose learning rate grows every "
+       "step; a learning rate is read off its loss curve (Smith 2017).", aliases=("range test",)),
+    _T("divergence", "发散", _N61, "6.1.4", "The loss rising far above where it started because the updates "
+       "overshoot.", aliases=("diverges", "diverge")),
+    _T("square-root scaling rule", "平方根缩放规则", _N61, "6.1.5", "Scale Adam's learning rate by the square root "
+       "of the batch-size ratio; SGD's linear rule scales it in proportion.", aliases=("square-root rule",)),
+    _T("critical batch size", "临界批量大小", _N61, "6.1.5", "The batch size beyond which a larger batch no longer "
+       "cuts the number of steps in proportion (McCandlish et al. 2018)."),
     _T("torch.compile", "编译（torch.compile）", _N63, "6.3.3", "Captures a model's Python code as a graph on the "
        "first call and generates fused kernels for it; the first call pays the compile time."),
     _T("autocast", "自动混合精度（autocast）", _N63, "6.3.3", "Runs chosen operations (matrix products) in a lower "
