@@ -128,14 +128,14 @@ FAQ: tuple[FaqQuestion, ...] = (
        "Experiment with them in many applications, and optimize them for each.", "empty", _COST),
 )
 
-#: The chapter's notebooks in order, with the theme that groups their questions.
+#: The chapter's notebooks that answer questions, in order, with their titles (English · 中文).
 FAQ_GROUPS: dict[str, str] = {
-    _RECIPE: "Choosing the optimizer, learning rate and batch size · 优化器、学习率与批量大小",
-    _SIZE: "Bigger models: what they gain, what they cost, over-fitting · 大模型的得失与过拟合",
-    _SPEED: "Faster training and inference · 加快训练与推理",
-    _MEMORY: "Less memory, faster data loading · 减少内存与加快数据读取",
-    _LABELS: "Labels, pre-training and choosing an architecture · 标注、预训练与模型选择",
-    _INTERPRET: "Interpretability · 可解释性",
+    _RECIPE: "Choosing the optimizer, learning rate and batch size · 如何选择优化器、学习率与批量大小",
+    _SIZE: "Do bigger models generalize better? Size, over-fitting and regularization · 大模型泛化更好吗？规模、过拟合与正则化",
+    _SPEED: "Making training and inference faster, measured · 加快训练与推理：实测",
+    _MEMORY: "Less memory and faster data loading · 减少内存占用与加快数据加载",
+    _LABELS: "Labels, pre-training and choosing an architecture · 标注数据、预训练与架构选择",
+    _INTERPRET: "What is the model looking at? Attention, gradients and ablation · 模型在看哪里？注意力、梯度与消融",
     _COST: "Cost, resources, deployment and applications · 成本、资源、部署与应用",
 }
 
