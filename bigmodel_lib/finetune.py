@@ -138,4 +138,6 @@ def train_classifier(
         history.train_loss.append(loss.item())
     history.eval_step.append(steps)
     history.val_accuracy.append(classifier_accuracy(model, *val))
+    bar.set_postfix(val_acc=f"{history.val_accuracy[-1]:.3f}")  # the saved line shows the final accuracy
+    bar.refresh()
     return history, optimizer

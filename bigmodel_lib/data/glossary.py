@@ -90,6 +90,7 @@ _N59 = "05_trends/05_9_fine_tuning_and_lora.ipynb"
 _N510 = "05_trends/05_10_deployment_onnx.ipynb"
 _N61 = "06_faq/06_1_training_recipe.ipynb"
 _N63 = "06_faq/06_3_speed.ipynb"
+_N65 = "06_faq/06_5_labels_and_pretraining.ipynb"
 _N64 = "06_faq/06_4_memory_and_data.ipynb"
 _N66 = "06_faq/06_6_interpretability.ipynb"
 _N67 = "06_faq/06_7_privacy_memorization.ipynb"
@@ -535,6 +536,14 @@ GLOSSARY: tuple[GlossaryTerm, ...] = (
     _T("sequence classifier", "序列分类器", _N59, "5.9.4", "A model mapping a whole sequence to one class.",
        aliases=("classifier",)),
     # ---- chapter 06: FAQ ----
+    _T("self-supervised learning", "自监督学习", _N65, "6.5.1", "Training whose targets come from the data itself, "
+       "e.g. the next token of a text; no person labels anything.", aliases=("self-supervised",)),
+    _T("labelled data", "标注数据", _N65, "6.5.1", "Examples with an answer attached by a person: a class, a written "
+       "reply, a ranking.", aliases=("labels", "labelled")),
+    _T("inductive bias", "归纳偏置", _N65, "6.5.3", "What an architecture finds easy to learn before seeing data: "
+       "sharing across positions, reading in order, lookup by content."),
+    _T("associative recall", "关联回忆", _N65, "6.5.3", "Given key-value pairs and then a key, output its value: the "
+       "lookup attention performs."),
     _T("learning-rate range test", "学习率范围测试", _N61, "6.1.3", "One short run whose learning rate grows every "
        "step; a learning rate is read off its loss curve (Smith 2017).", aliases=("range test",)),
     _T("divergence", "发散", _N61, "6.1.4", "The loss rising far above where it started because the updates "
