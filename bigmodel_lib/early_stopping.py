@@ -20,20 +20,11 @@ only fitted the training set more closely (over-fitting) and are thrown away.
 from __future__ import annotations
 
 import math
-import time
 
 import torch
 
 from bigmodel_lib._checks import check_positive_int
-from bigmodel_lib.lm_training import (
-    TrainConfig,
-    TrainHistory,
-    estimate_loss,
-    get_batch,
-    train_step,
-    warmup_cosine_lr,
-)
-from bigmodel_lib.progress import progress as progress_bar
+from bigmodel_lib.lm_training import TrainConfig, TrainHistory, train_language_model
 
 __all__ = ["EarlyStopping", "train_with_early_stopping"]
 
@@ -99,7 +90,7 @@ def train_with_early_stopping(
     device: torch.device | str = "cpu",
     progress: bool = True,
 ) -> TrainHistory:
-    """:func:`~bigmodel_lib.lm_training.train_language_model`'s loop, with ``stopper`` told every validation loss.
+    """:func:`~bigmodel_lib.lm_training.train_language_model` with ``stopper`` told every validation loss (``on_eval``).
 
     Same random windows, learning-rate schedule and evaluation windows as that function for the same ``config``,
     so the two give the same history step for step (tested). ``stop=True``: the loop ends at the evaluation where
@@ -108,41 +99,12 @@ def train_with_early_stopping(
     """
     if not isinstance(stopper, EarlyStopping):
         raise TypeError(f"train_with_early_stopping: 'stopper' must be an EarlyStopping, got {type(stopper).__name__}")
-    batch_gen = torch.Generator().manual_seed(config.seed)
-    eval_gen = torch.Generator().manual_seed(config.seed + 1)
-    eval_sets = {
-        name: [get_batch(data, config.batch_size, config.block_size, eval_gen, device)
-               for _ in range(config.eval_batches)]
-        for name, data in (("train", train_data), ("val", val_data))
-    }
-    history = TrainHistory()
 
-    def evaluate(step: int) -> bool:
-        history.eval_step.append(step)
-        history.eval_train_loss.append(estimate_loss(model, eval_sets["train"]))
-        history.val_loss.append(estimate_loss(model, eval_sets["val"]))
-        return stopper.update(step, history.val_loss[-1], model)
+    def on_eval(step: int, val_loss: float, evaluated: torch.nn.Module) -> bool:
+        said_stop = stopper.update(step, val_loss, evaluated)  # frozen once it has said stop
+        return said_stop and stop
 
-    bar = progress_bar(range(config.steps), desc="training") if progress else None  # none: no empty output
-    for step in bar if bar is not None else range(config.steps):
-        if step % config.eval_every == 0:
-            if evaluate(step) and stop:
-                break
-            if bar is not None:
-                bar.set_postfix(val_loss=f"{history.val_loss[-1]:.3f}")
-        lr = warmup_cosine_lr(step, max_lr=config.max_lr, min_lr=config.min_lr,
-                              warmup_steps=config.warmup_steps, total_steps=config.steps)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        x, y = get_batch(train_data, config.batch_size, config.block_size, batch_gen, device)
-        start = time.perf_counter()
-        loss = train_step(model, optimizer, x, y, grad_clip=config.grad_clip).item()
-        history.train_seconds += time.perf_counter() - start
-        history.tokens += x.numel()
-        history.step.append(step)
-        history.train_loss.append(loss)
-        history.lr.append(lr)
-    else:  # the loop ran to the end: the final evaluation, as train_language_model does
-        evaluate(config.steps)
+    history = train_language_model(model, optimizer, train_data, val_data, config, device=device, progress=progress,
+                                   on_eval=on_eval)
     stopper.restore(model)
     return history

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from bigmodel_lib.data.article_sections import ARTICLE_SECTIONS, ArticleSection
 
-__all__ = ["ErrataEntry", "SECTION", "counts_markdown", "entries_per_article", "errata_entries", "index_by_article", "index_markdown",
-           "section_sort_key"]
+__all__ = ["ErrataEntry", "SECTION", "counts_markdown", "entries_per_article", "errata_entries", "index_by_article",
+           "index_markdown", "section_sort_key"]
 
 APPENDIX = Path(__file__).resolve().parent.parent / "chapters" / "appendix"
 _ANCHOR = re.compile(r"<a id=\"([^\"]+)\"></a>")

@@ -208,6 +208,7 @@ def train_language_model(
     step_fn: Callable[..., torch.Tensor] | None = None,
     checkpoint_path: str | Path | None = None,
     progress: bool = True,
+    on_eval: Callable[[int, float, torch.nn.Module], bool] | None = None,
 ) -> TrainHistory:
     """Train ``model`` for ``config.steps`` AdamW steps on random windows of ``train_data``.
 
@@ -215,7 +216,9 @@ def train_language_model(
     the loss on the *same* ``eval_batches`` windows of the training and validation streams is recorded.
     ``step_fn`` replaces :func:`train_step` (e.g. a compiled model is passed as ``model``). With
     ``checkpoint_path``, the final weights, optimizer state and history are saved there
-    (:func:`bigmodel_lib.checkpoint.save_checkpoint`). Training time excludes evaluation.
+    (:func:`bigmodel_lib.checkpoint.save_checkpoint`). Training time excludes evaluation. ``on_eval(step, val_loss,
+    model)`` is called after every evaluation; when it returns ``True`` training stops there (early stopping,
+    :mod:`bigmodel_lib.early_stopping`), without the final evaluation.
     """
     step_fn = step_fn or train_step
     batch_gen = torch.Generator().manual_seed(config.seed)
@@ -227,15 +230,18 @@ def train_language_model(
     }
     history = TrainHistory()
 
-    def evaluate(step: int) -> None:
+    def evaluate(step: int) -> bool:
+        """Record both losses at ``step``; ``True`` when ``on_eval`` asks to stop."""
         history.eval_step.append(step)
         history.eval_train_loss.append(estimate_loss(model, eval_sets["train"], amp_dtype=amp_dtype))
         history.val_loss.append(estimate_loss(model, eval_sets["val"], amp_dtype=amp_dtype))
+        return on_eval is not None and bool(on_eval(step, history.val_loss[-1], model))
 
     bar = progress_bar(range(config.steps), desc="training", disable=not progress)
     for step in bar:
         if step % config.eval_every == 0:
-            evaluate(step)
+            if evaluate(step):
+                break
             bar.set_postfix(val_loss=f"{history.val_loss[-1]:.3f}")
         lr = warmup_cosine_lr(step, max_lr=config.max_lr, min_lr=config.min_lr,
                               warmup_steps=config.warmup_steps, total_steps=config.steps)
@@ -250,7 +256,8 @@ def train_language_model(
         history.step.append(step)
         history.train_loss.append(loss_value)
         history.lr.append(lr)
-    evaluate(config.steps)
+    else:  # the loop ran to the end (no early stop): the final evaluation
+        evaluate(config.steps)
     if checkpoint_path is not None:
         save_checkpoint(checkpoint_path, model, optimizer, step=config.steps,
                         extra={"train_config": asdict(config), "history": history.to_dict()})

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from bigmodel_lib.data.article_sections import ARTICLE_SECTIONS, ArticleSection
-from bigmodel_lib.errata_index import SECTION, counts_markdown, errata_entries, index_by_article, index_markdown, section_sort_key
+from bigmodel_lib.errata_index import (
+    SECTION,
+    counts_markdown,
+    errata_entries,
+    index_by_article,
+    index_markdown,
+    section_sort_key,
+)
 
 README = Path(__file__).parent.parent / "chapters" / "appendix" / "README.md"
 ENTRIES = errata_entries()

@@ -82,7 +82,8 @@ FAQ: tuple[FaqQuestion, ...] = (
        "More compute and complexity, longer training.", "right, unmeasured", _SIZE),
     _Q("2-Q3", 2, "§6, Q3", "如何选择适合的大模型算法？", "How does one choose a suitable algorithm for a big model?",
        "Consider the task, the data size and the compute; try several and compare.", "vague", _LABELS),
-    _Q("2-Q4", 2, "§6, Q4", "如何优化大模型的训练和推理速度？", "How can training and inference of big models be sped up?",
+    _Q("2-Q4", 2, "§6, Q4", "如何优化大模型的训练和推理速度？",
+       "How can training and inference of big models be sped up?",
        "More efficient algorithms, fewer parameters, faster hardware.", "vague", _SPEED),
     # ---- source article 3, §6 ----
     _Q("3-Q1", 3, "§6, Q1", "大模型的计算成本和存储成本很高，这会影响它们的实际应用吗？",
@@ -99,9 +100,10 @@ FAQ: tuple[FaqQuestion, ...] = (
        "Yes; better automatic labelling and unsupervised learning are needed.", "wrong", _LABELS),
     # ---- source article 4, §9 ----
     _Q("4-Q9.1", 4, "§9.1", "大模型为什么需要大量计算资源？", "Why do big models need so much compute?",
-       "Hundreds of millions to hundreds of billions of parameters to optimize, plus the many dot products and softmaxes "
-       "of self-attention.", "partly wrong", _COST),
-    _Q("4-Q9.2", 4, "§9.2", "如何优化大模型的计算效率？", "How can the computational efficiency of big models be improved?",
+       "Hundreds of millions to hundreds of billions of parameters to optimize, plus the many dot products and "
+       "softmaxes of self-attention.", "partly wrong", _COST),
+    _Q("4-Q9.2", 4, "§9.2", "如何优化大模型的计算效率？",
+       "How can the computational efficiency of big models be improved?",
        "Parallel hardware (GPU/TPU); compression (pruning, quantization, distillation) to cut parameters; distributed "
        "training.", "partly wrong", _SPEED),
     _Q("4-Q9.3", 4, "§9.3", "大模型的训练时间如何优化？", "How can the training time of big models be reduced?",
@@ -131,7 +133,8 @@ FAQ: tuple[FaqQuestion, ...] = (
 #: The chapter's notebooks that answer questions, in order, with their titles (English · 中文).
 FAQ_GROUPS: dict[str, str] = {
     _RECIPE: "Choosing the optimizer, learning rate and batch size · 如何选择优化器、学习率与批量大小",
-    _SIZE: "Do bigger models generalize better? Size, over-fitting and regularization · 大模型泛化更好吗？规模、过拟合与正则化",
+    _SIZE: ("Do bigger models generalize better? Size, over-fitting and regularization · "
+            "大模型泛化更好吗？规模、过拟合与正则化"),
     _SPEED: "Making training and inference faster, measured · 加快训练与推理：实测",
     _MEMORY: "Less memory and faster data loading · 减少内存占用与加快数据加载",
     _LABELS: "Labels, pre-training and choosing an architecture · 标注数据、预训练与架构选择",

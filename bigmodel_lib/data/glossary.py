@@ -564,10 +564,10 @@ GLOSSARY: tuple[GlossaryTerm, ...] = (
        "backward pass and keeping the other activations (Korthikanti et al. 2022).", aliases=("selective",)),
     _T("memory-mapped file", "内存映射文件", _N64, "6.4.3", "A file mapped into a process's memory (np.memmap): a read "
        "touches only the pages it needs, and the OS caches them.", aliases=("memory map", "np.memmap")),
-    _T("token file", "词元文件", _N64, "6.4.3", "A corpus's token ids written once as a flat binary array (uint16 while "
-       "the vocabulary has at most 65,536 ids)."),
-    _T("data-loader worker", "数据加载进程", _N64, "6.4.3", "A separate process that prepares the next batches while the "
-       "main process computes (DataLoader num_workers).", aliases=("worker", "workers")),
+    _T("token file", "词元文件", _N64, "6.4.3", "A corpus's token ids written once as a flat binary array "
+       "(uint16 while the vocabulary has at most 65,536 ids)."),
+    _T("data-loader worker", "数据加载进程", _N64, "6.4.3", "A separate process that prepares the next batches while "
+       "the main process computes (DataLoader num_workers).", aliases=("worker", "workers")),
     _T("interpretability", "可解释性", _N66, "6.6.1", "Telling which inputs, features or parts of a model an output "
        "depends on.", aliases=("explainability",)),
     _T("attribution", "归因", _N66, "6.6.3", "One score per input position for how much an output depends on it.",

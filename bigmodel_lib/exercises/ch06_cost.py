@@ -37,9 +37,9 @@ def _gpu_hours(mfu: float = H100_MFU) -> float:
 gpu_hours = Exercise(
     key="ch06_cost.gpu_hours",
     prompt=(
-        f"A training run has a budget of {BUDGET_FLOPS:.0e} FLOPs (forward + backward). It runs on H100 SXM GPUs, whose\n"
-        f"dense bfloat16 peak is 989.5 TFLOP/s, at a model FLOPs utilisation (MFU) of {H100_MFU:.0%}. How many GPU-hours\n"
-        "does it take (the same whether on one GPU or many)? Give the number to 3 significant figures."
+        f"A training run has a budget of {BUDGET_FLOPS:.0e} FLOPs (forward + backward). It runs on H100 SXM GPUs,\n"
+        f"whose dense bfloat16 peak is 989.5 TFLOP/s, at a model FLOPs utilisation (MFU) of {H100_MFU:.0%}. How many\n"
+        "GPU-hours does it take (the same whether on one GPU or many)? Give the number to 3 significant figures."
     ),
     checker=on_success(
         close_to_or_known_mistake(
@@ -75,9 +75,9 @@ def _examples(accuracy: float = EXPECTED_ACCURACY, z: float | None = None) -> in
 test_examples = Exercise(
     key="ch06_cost.test_examples",
     prompt=(
-        f"A classifier is expected to reach an accuracy of about {EXPECTED_ACCURACY}. How many test examples are needed\n"
-        f"for the 95 % interval of its measured accuracy to have a half-width of {HALF_WIDTH} (normal approximation,\n"
-        "z = 1.95996)? Give an exact int, rounded up."
+        f"A classifier is expected to reach an accuracy of about {EXPECTED_ACCURACY}. How many test examples are\n"
+        f"needed for the 95 % interval of its measured accuracy to have a half-width of {HALF_WIDTH} (normal\n"
+        "approximation, z = 1.95996)? Give an exact int, rounded up."
     ),
     checker=on_success(
         close_to_or_known_mistake(
