@@ -15,6 +15,10 @@
 * :mod:`~bigmodel_lib.benchmarks.gpu_check` -- every GPU path in one command, results written to
   ``docs/performance.md`` (needs CUDA; ``--cpu-smoke`` runs the same code tiny on the CPU).
 * :mod:`~bigmodel_lib.benchmarks.timing` -- the timing helpers they (and notebooks) share, ``load_average``.
+* :mod:`~bigmodel_lib.benchmarks.speedups` -- a technique against its baseline in one run (same batches, interleaved
+  steps), with an output check; steps to a target loss (notebook 6.3).
+* :mod:`~bigmodel_lib.benchmarks.activation_memory` -- bytes of the tensors saved for backward, with and without
+  activation checkpointing (notebook 6.4).
 
 How to run them and results: ``docs/performance.md``.
 """

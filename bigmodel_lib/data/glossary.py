@@ -89,6 +89,7 @@ _N58 = "05_trends/05_8_pruning_and_distillation.ipynb"
 _N59 = "05_trends/05_9_fine_tuning_and_lora.ipynb"
 _N510 = "05_trends/05_10_deployment_onnx.ipynb"
 _N61 = "06_faq/06_1_training_recipe.ipynb"
+_N62 = "06_faq/06_2_size_and_overfitting.ipynb"
 _N63 = "06_faq/06_3_speed.ipynb"
 _N65 = "06_faq/06_5_labels_and_pretraining.ipynb"
 _N64 = "06_faq/06_4_memory_and_data.ipynb"
@@ -536,6 +537,10 @@ GLOSSARY: tuple[GlossaryTerm, ...] = (
     _T("sequence classifier", "序列分类器", _N59, "5.9.4", "A model mapping a whole sequence to one class.",
        aliases=("classifier",)),
     # ---- chapter 06: FAQ ----
+    _T("generalization gap", "泛化差距", _N62, "6.2.3", "Validation loss minus training loss on the same kind of "
+       "windows; it opens when a model starts to over-fit.", aliases=("gap",)),
+    _T("patience", "耐心值", _N62, "6.2.5", "How many evaluations in a row without improvement early stopping allows "
+       "before it stops."),
     _T("self-supervised learning", "自监督学习", _N65, "6.5.1", "Training whose targets come from the data itself, "
        "e.g. the next token of a text; no person labels anything.", aliases=("self-supervised",)),
     _T("labelled data", "标注数据", _N65, "6.5.1", "Examples with an answer attached by a person: a class, a written "
