@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from bigmodel_lib.exercises.ch04_cnn import _as_int, exact_or_known_mistake
-from bigmodel_lib.exercises.core import Exercise, Verdict
+from bigmodel_lib.exercises.core import Exercise, Verdict, as_int, exact_or_known_mistake
 from bigmodel_lib.nn_numpy.attention import scaled_dot_product_attention
 
 __all__ = [
@@ -78,7 +77,7 @@ def _as_positions(answer: Any) -> list[int]:
         raise TypeError(f"expected a list of ints, one per decoder position, got {type(answer).__name__}")
     if hasattr(answer, "tolist"):  # a NumPy array or a torch tensor: its elements as Python numbers
         answer = answer.tolist()
-    return [_as_int(value) for value in answer]
+    return [as_int(value) for value in answer]
 
 
 def _decoder_positions(rows: Sequence[int]) -> str:
@@ -229,7 +228,7 @@ padding_zeros = Exercise(
                            & (np.arange(PADDING_LENGTH) < PADDING_REAL)[None, :]
                            & (np.arange(PADDING_LENGTH) < PADDING_REAL)[:, None])).sum()),
         },
-        _as_int,
+        as_int,
         "number of zero weights",
     ),
     hints=[

@@ -15,12 +15,11 @@ parameter count, the im2col matrix transposed ...) when the slip gives a value o
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
-from bigmodel_lib.exercises.core import Exercise, Verdict
+from bigmodel_lib.exercises.core import Exercise, as_int, as_int_tuple, exact_or_known_mistake
 from bigmodel_lib.nn_numpy.cnn import Conv2d, conv_output_size, im2col
 
 __all__ = [
@@ -40,51 +39,6 @@ __all__ = [
     "conv_parameter_count",
     "im2col_shape",
 ]
-
-
-def _as_int_tuple(answer: Any) -> tuple[int, ...]:
-    """``(4, 8, 6, 8)``, ``[4, 8, 6, 8]``, ``torch.Size([...])`` or an array's ``.shape`` -> a tuple of ints."""
-    if isinstance(answer, (str, bytes)) or not hasattr(answer, "__iter__"):
-        raise TypeError(f"expected a shape such as (4, 8, 6, 8), got {type(answer).__name__}")
-    values = tuple(answer)
-    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
-        raise TypeError(f"a shape holds ints, got {answer!r}")
-    return tuple(int(v) for v in values)
-
-
-def _as_int(answer: Any) -> int:
-    if isinstance(answer, bool) or not isinstance(answer, (int, np.integer, float, np.floating)):
-        raise TypeError(f"expected a whole number, got {type(answer).__name__}")
-    if float(answer) != int(answer):
-        raise TypeError(f"a count is a whole number, got {answer!r}")
-    return int(answer)
-
-
-def exact_or_known_mistake(
-    expected: Callable[[], Any],
-    mistakes: Mapping[str, Callable[[], Any]],
-    convert: Callable[[Any], Any],
-    what: str,
-) -> Callable[[Any], Verdict]:
-    """An exact checker (after ``convert``) that names the slip when the answer equals one of ``mistakes``.
-
-    ``mistakes`` maps feedback -> the (wrong) value that slip produces. A slip is named only when its
-    value is its own: one that equals the right answer, or that another slip also produces, is never
-    named (the answer could not tell them apart).
-    """
-
-    def checker(answer: Any) -> Verdict:
-        got, target = convert(answer), expected()
-        if got == target:
-            return True, f"the {what} is right: {target} (checked exactly)"
-        wrong_values = {feedback: value() for feedback, value in mistakes.items()}
-        for feedback, wrong in wrong_values.items():
-            shared = sum(other == wrong for other in wrong_values.values()) > 1
-            if wrong != target and not shared and got == wrong:
-                return False, feedback
-        return False, f"the {what} is not {got}"
-
-    return checker
 
 
 # -- 1. the output shape of a convolution -------------------------------------------------------------------
@@ -134,7 +88,7 @@ conv_output_shape = Exercise(
             "the channel axis becomes out_channels, not in_channels":
                 lambda: _shape_with(lambda n, k: (n + 2 * _p - k) // _s + 1, channels=SHAPE_INPUT[1]),
         },
-        _as_int_tuple,
+        as_int_tuple,
         what="output shape",
     ),
     hints=[
@@ -180,7 +134,7 @@ conv_parameter_count = Exercise(
             "there is one bias per *output* channel, not per input channel": lambda: _c_out * _c_in * _k2 + _c_in,
             "the kernel has kh*kw entries per input channel (here 5*5)": lambda: _c_out * _c_in + _c_out,
         },
-        _as_int,
+        as_int,
         what="parameter count",
     ),
     hints=[
@@ -233,7 +187,7 @@ im2col_shape = Exercise(
             "the padding is ignored: it enlarges the image by 2*padding before the windows are taken":
                 lambda: (_b, _c * _k * _k, _windows(IM2COL_STRIDE, 0)),
         },
-        _as_int_tuple,
+        as_int_tuple,
         what="im2col shape",
     ),
     hints=[

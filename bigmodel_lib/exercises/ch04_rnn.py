@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from bigmodel_lib.exercises.ch04_cnn import exact_or_known_mistake
-from bigmodel_lib.exercises.core import Exercise, Verdict, close_to_or_known_mistake
+from bigmodel_lib.exercises.core import Exercise, Verdict, close_to_or_known_mistake, exact_or_known_mistake
 
 __all__ = [
     "ATTENTION_SOURCE_LENGTH",

@@ -21,8 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from bigmodel_lib.exercises.ch04_cnn import _as_int, _as_int_tuple, exact_or_known_mistake
-from bigmodel_lib.exercises.core import Exercise, Verdict, close_to_or_known_mistake, on_success
+from bigmodel_lib.exercises.core import (
+    Exercise,
+    Verdict,
+    as_int,
+    as_int_tuple,
+    close_to_or_known_mistake,
+    exact_or_known_mistake,
+    on_success,
+)
 from bigmodel_lib.nn_numpy.positional import sinusoidal_positional_encoding
 from bigmodel_lib.nn_numpy.transformer import TransformerDecoderLayer, TransformerEncoderLayer
 
@@ -92,7 +99,7 @@ encoder_layer_parameters = Exercise(
             "that is a decoder layer (it adds cross-attention and a third LayerNorm); the question asks for an "
             "encoder layer": _decoder_layer_parameters,
         },
-        _as_int,
+        as_int,
         what="parameter count",
     ), lambda: (f"{_encoder_layer_parameters():,} parameters, exactly: self-attention {_ATTN:,} + feed-forward "
                 f"{_FFN:,} + two LayerNorms {_NORMS:,} (the number of heads does not enter)")),
@@ -205,7 +212,7 @@ cross_attention_shape = Exercise(
             "the padded positions still have columns (their weight is 0): the batch is padded to S = "
             f"{CROSS_SOURCE_PADDED}": lambda: (CROSS_BATCH, CROSS_HEADS, _T, CROSS_REAL_SOURCE),
         },
-        _as_int_tuple,
+        as_int_tuple,
         what="shape",
     ), lambda: (f"the shape is (B, heads, T, S) = {(CROSS_BATCH, CROSS_HEADS, _T, CROSS_SOURCE_PADDED)}: "
                 f"queries are the decoder's {_T} input positions, keys the {CROSS_SOURCE_PADDED} padded source "
@@ -322,7 +329,7 @@ greedy_decoder_passes = Exercise(
             "call t reads t positions (<bos> plus t - 1 written tokens), so the first call reads just one":
                 lambda: _passes(_GENERATED, first_prefix=2),
         },
-        _as_int_tuple,
+        as_int_tuple,
         what="(calls, positions)",
     ), lambda: (f"{_passes(_GENERATED)}: one decoder call per generated token, <eos> included, each re-reading "
                 f"the prefix so far")),

@@ -13,12 +13,11 @@ only when its value lies outside that tolerance of the right answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
-from bigmodel_lib.exercises.core import Exercise, Verdict, as_float_array, half_unit, on_success
+from bigmodel_lib.exercises.core import Exercise, on_success, significant_figures_checker
 
 __all__ = [
     "ASYMMETRIC_RANGE",
@@ -27,33 +26,7 @@ __all__ = [
     "int4_group_size_gb",
     "rounding_error",
     "scale_and_zero_point",
-    "significant_figures_checker",
 ]
-
-
-def significant_figures_checker(expected: Callable[[], Sequence[float]], figures: Sequence[int | None],
-                                mistakes: Mapping[str, Callable[[], Sequence[float]]],
-                                what: str) -> Callable[[Any], Verdict]:
-    """A checker for a tuple whose entry ``i`` is asked to ``figures[i]`` significant figures (``None``: an exact
-    int). An entry passes within half a unit of its last figure; a wrong answer matching a slip that way is named."""
-
-    def matches(got: np.ndarray, target: Sequence[float]) -> bool:
-        return all(abs(g - t) <= half_unit(t, f) for g, t, f in zip(got, target, figures))
-
-    def checker(answer: Any) -> Verdict:
-        got = as_float_array(answer).reshape(-1)
-        target = [float(v) for v in expected()]
-        if got.shape != (len(target),):
-            return False, f"the {what} should hold {len(target)} numbers, got {got.size}"
-        if matches(got, target):
-            return True, f"the {what} is right"
-        for explanation, slip in mistakes.items():
-            if matches(got, [float(v) for v in slip()]):
-                return False, explanation
-        worst = max(abs(g - t) for g, t in zip(got, target))
-        return False, f"the {what} is off by up to {worst:.3g}"
-
-    return checker
 
 
 # -- 1. scale and zero point of an asymmetric int8 range ---------------------------------------------------------

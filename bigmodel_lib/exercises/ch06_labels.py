@@ -17,8 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from bigmodel_lib.exercises.ch04_cnn import _as_int, exact_or_known_mistake
-from bigmodel_lib.exercises.core import Exercise, on_success
+from bigmodel_lib.exercises.core import Exercise, as_int, exact_or_known_mistake, on_success
 
 __all__ = [
     "BREAK_EVEN",
@@ -63,7 +62,7 @@ free_targets = Exercise(
                 "each window gives block_size targets, not block_size + 1: the first token is never a target":
                     lambda: _free_targets(per_window=TEXT["block_size"] + 1),
             },
-            convert=_as_int, what="number of training pairs",
+            convert=as_int, what="number of training pairs",
         ),
         lambda: f"{_free_targets():,} pairs (checked exactly): {TEXT['tokens'] // (TEXT['block_size'] + 1):,} "
                 f"windows of {TEXT['block_size']} targets each, and not one of them typed by a person",
@@ -105,7 +104,7 @@ break_even_tasks = Exercise(
                 "a fine-tuned task still costs its 1,500 steps: divide by the steps saved per task, 6,000 - 1,500":
                     lambda: _break_even(saved=BREAK_EVEN["scratch_steps"]),
             },
-            convert=_as_int, what="number of tasks",
+            convert=as_int, what="number of tasks",
         ),
         lambda: f"{_break_even()} tasks (checked exactly): each saves "
                 f"{BREAK_EVEN['scratch_steps'] - BREAK_EVEN['finetune_steps']:,} steps, and "
@@ -149,7 +148,7 @@ flat_mlp_parameters = Exercise(
                     lambda: _flat_mlp(inputs=FLAT_MLP["width"]),
                 "there are two hidden layers of 200, so three Linear layers": lambda: _flat_mlp(hidden_layers=1),
             },
-            convert=_as_int, what="parameter count",
+            convert=as_int, what="parameter count",
         ),
         lambda: f"{_flat_mlp():,} parameters (checked exactly); "
                 f"{FLAT_MLP['length'] * FLAT_MLP['width'] * FLAT_MLP['hidden']:,} of them in the first layer, "

@@ -13,8 +13,7 @@ only when its value lies outside that tolerance of the right answer.
 
 from __future__ import annotations
 
-from bigmodel_lib.exercises.ch05_quantization import significant_figures_checker
-from bigmodel_lib.exercises.core import Exercise, on_success
+from bigmodel_lib.exercises.core import Exercise, on_success, significant_figures_checker
 
 __all__ = ["CHECKPOINT_RUN", "TOKEN_CORPUS", "ZERO2_RUN", "checkpointed_activations", "token_file_size",
            "zero2_memory"]

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import math
 
-from bigmodel_lib.exercises.ch05_quantization import significant_figures_checker
-from bigmodel_lib.exercises.core import Exercise, on_success
+from bigmodel_lib.exercises.core import Exercise, on_success, significant_figures_checker
 
 __all__ = ["PIN_SPACE", "PIN_RANK", "UNSEEN_SPACE", "SSN_DIGITS", "SSN_EXPOSURE",
            "exposure_of_rank", "guesses_from_exposure", "unseen_secret_exposure"]

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import math
 
-from bigmodel_lib.exercises.ch05_quantization import significant_figures_checker
-from bigmodel_lib.exercises.core import Exercise, on_success
+from bigmodel_lib.exercises.core import Exercise, on_success, significant_figures_checker
 
 __all__ = ["NOISE_MEASUREMENT", "RANGE_TEST", "SCALED_BATCH", "noise_scale", "range_test_rate", "scaled_batch"]
 

@@ -13,8 +13,7 @@ only when its value lies outside that tolerance of the right answer.
 
 from __future__ import annotations
 
-from bigmodel_lib.exercises.ch05_quantization import significant_figures_checker
-from bigmodel_lib.exercises.core import Exercise, close_to_or_known_mistake, on_success
+from bigmodel_lib.exercises.core import Exercise, close_to_or_known_mistake, on_success, significant_figures_checker
 
 __all__ = [
     "COMPILE_RUN",

@@ -151,3 +151,74 @@ def equal_to(expected: Any, what: str = "answer") -> Callable[[Any], Verdict]:
         return False, f"the {what} is not {answer!r}"
 
     return checker
+
+
+def as_int_tuple(answer: Any) -> tuple[int, ...]:
+    """``(4, 8, 6, 8)``, ``[4, 8, 6, 8]``, ``torch.Size([...])`` or an array's ``.shape`` -> a tuple of ints."""
+    if isinstance(answer, (str, bytes)) or not hasattr(answer, "__iter__"):
+        raise TypeError(f"expected a shape such as (4, 8, 6, 8), got {type(answer).__name__}")
+    values = tuple(answer)
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+        raise TypeError(f"a shape holds ints, got {answer!r}")
+    return tuple(int(v) for v in values)
+
+
+def as_int(answer: Any) -> int:
+    """A whole number given as an int or a float (``12.0``) -> an int; anything else is refused."""
+    if isinstance(answer, bool) or not isinstance(answer, (int, np.integer, float, np.floating)):
+        raise TypeError(f"expected a whole number, got {type(answer).__name__}")
+    if float(answer) != int(answer):
+        raise TypeError(f"a count is a whole number, got {answer!r}")
+    return int(answer)
+
+
+def exact_or_known_mistake(
+    expected: Callable[[], Any],
+    mistakes: Mapping[str, Callable[[], Any]],
+    convert: Callable[[Any], Any],
+    what: str,
+) -> Callable[[Any], Verdict]:
+    """An exact checker (after ``convert``) that names the slip when the answer equals one of ``mistakes``.
+
+    ``mistakes`` maps feedback -> the (wrong) value that slip produces. A slip is named only when its
+    value is its own: one that equals the right answer, or that another slip also produces, is never
+    named (the answer could not tell them apart).
+    """
+
+    def checker(answer: Any) -> Verdict:
+        got, target = convert(answer), expected()
+        if got == target:
+            return True, f"the {what} is right: {target} (checked exactly)"
+        wrong_values = {feedback: value() for feedback, value in mistakes.items()}
+        for feedback, wrong in wrong_values.items():
+            shared = sum(other == wrong for other in wrong_values.values()) > 1
+            if wrong != target and not shared and got == wrong:
+                return False, feedback
+        return False, f"the {what} is not {got}"
+
+    return checker
+
+
+def significant_figures_checker(expected: Callable[[], Sequence[float]], figures: Sequence[int | None],
+                                mistakes: Mapping[str, Callable[[], Sequence[float]]],
+                                what: str) -> Callable[[Any], Verdict]:
+    """A checker for a tuple whose entry ``i`` is asked to ``figures[i]`` significant figures (``None``: an exact
+    int). An entry passes within half a unit of its last figure; a wrong answer matching a slip that way is named."""
+
+    def matches(got: np.ndarray, target: Sequence[float]) -> bool:
+        return all(abs(g - t) <= half_unit(t, f) for g, t, f in zip(got, target, figures))
+
+    def checker(answer: Any) -> Verdict:
+        got = as_float_array(answer).reshape(-1)
+        target = [float(v) for v in expected()]
+        if got.shape != (len(target),):
+            return False, f"the {what} should hold {len(target)} numbers, got {got.size}"
+        if matches(got, target):
+            return True, f"the {what} is right"
+        for explanation, slip in mistakes.items():
+            if matches(got, [float(v) for v in slip()]):
+                return False, explanation
+        worst = max(abs(g - t) for g, t in zip(got, target))
+        return False, f"the {what} is off by up to {worst:.3g}"
+
+    return checker
